@@ -1,0 +1,1 @@
+"""Audio rooms: lifecycle, roles, moderation events and the WebRTC media relay."""

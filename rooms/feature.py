@@ -1,0 +1,5 @@
+"""Wires the rooms feature into the app."""
+
+from server.feature import Feature
+
+feature = Feature(name="rooms")

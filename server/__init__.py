@@ -1,0 +1,1 @@
+"""Ephemera's shared server: settings, Redis, auth, errors, the HTTP/WebSocket plumbing."""

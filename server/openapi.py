@@ -1,0 +1,123 @@
+"""The OpenAPI 3.1 document, built from the endpoints' pydantic models, and a docs page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+
+from server.api import PATH_PARAM, Api, Endpoint
+from server.errors import ErrorResponse
+
+REF = "#/components/schemas/{model}"
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any], mode: str) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}},
+    }
+
+
+def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": ep.summary,
+        "operationId": ep.handler.__name__,
+        "tags": ep.tags,
+        "parameters": [],
+    }
+    for name in ep.path_params:
+        op["parameters"].append(
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        )
+    if ep.query_model is not None:
+        qs = ep.query_model.model_json_schema(ref_template=REF)
+        required = set(qs.get("required", []))
+        for name, prop in qs.get("properties", {}).items():
+            op["parameters"].append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
+    if ep.body_model is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _schema(ep.body_model, components, "validation")}
+            },
+        }
+    elif ep.request_body is not None:
+        op["requestBody"] = ep.request_body
+    responses: dict[str, Any] = {}
+    if ep.status == 204:
+        responses["204"] = {"description": "Done"}
+    elif ep.response_model is not None:
+        responses[str(ep.status)] = {
+            "description": "OK",
+            "content": {
+                "application/json": {
+                    "schema": _schema(ep.response_model, components, "serialization")
+                }
+            },
+        }
+    for status, spec in ep.responses.items():
+        responses[str(status)] = spec
+    responses.setdefault("400", _error("Malformed request"))
+    responses.setdefault("413", _error("Body too large"))
+    responses.setdefault("422", _error("Request does not match the schema"))
+    responses.setdefault("429", _error("Rate limited"))
+    responses.setdefault("503", _error("Store unavailable"))
+    if ep.auth:
+        op["security"] = [{"bearer": []}]
+        responses.setdefault("401", _error("Missing or invalid token"))
+        responses.setdefault("403", _error("Not allowed"))
+    if ep.path_params:
+        responses.setdefault("404", _error("Not found"))
+    responses.setdefault("409", _error("Conflict with the object's state"))
+    op["responses"] = responses
+    return op
+
+
+def build_openapi(apis: list[Api], *, title: str, version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    _schema(ErrorResponse, components, "serialization")
+    paths: dict[str, Any] = {}
+    for api in apis:
+        for ep in api.endpoints:
+            path = PATH_PARAM.sub(lambda m: "{" + m.group(1) + "}", ep.path)
+            paths.setdefault(path, {})[ep.method.lower()] = _operation(ep, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def openapi_endpoint(schema: dict[str, Any]) -> Any:
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(schema)
+
+    return openapi
+
+
+DOCS_PAGE = Path(__file__).resolve().parent.parent / "static" / "docs.html"
+
+
+async def docs(request: Request) -> FileResponse:
+    """A human-readable page rendered from /openapi.json."""
+    return FileResponse(DOCS_PAGE, media_type="text/html")

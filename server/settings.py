@@ -1,0 +1,71 @@
+"""One settings object, read from the environment (``EPHEMERA_*``, plus ``REDIS_URL``)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EPHEMERA_", extra="ignore", frozen=True)
+
+    # None means: start a private embedded Valkey under data_dir.
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "EPHEMERA_REDIS_URL")
+    )
+    data_dir: Path = Path("./data")
+    # A random secret per process is safe but makes tokens useless across restarts and
+    # processes; production sets EPHEMERA_SECRET_KEY.
+    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    public_base_url: str = "http://127.0.0.1:8000"
+    key_prefix: str = "eph:"
+    node_id: str = Field(default_factory=lambda: secrets.token_hex(4))
+
+    # Redis client behaviour: fail fast so requests answer 503 instead of hanging.
+    redis_connect_timeout: float = 0.5
+    redis_socket_timeout: float = 2.0
+    redis_health_check_interval: int = 10
+    redis_retry_after: int = 2
+
+    # Auth
+    token_leeway_seconds: int = 10
+    token_default_ttl_seconds: int = 3600
+
+    # Limits
+    max_body_bytes: int = 64 * 1024
+    max_upload_bytes: int = 25 * 1024 * 1024
+    ws_max_message_bytes: int = 64 * 1024
+    # Browser WebSockets: allowed Origin values (empty = any origin; auth is by token, not cookie).
+    allowed_origins: list[str] = []
+
+    # Stories
+    story_ttl_seconds: int = 24 * 3600
+    story_grace_seconds: int = 3600
+    sweep_interval_seconds: float = 30.0
+    max_active_stories: int = 100
+    max_story_text: int = 500
+    max_video_seconds: float = 60.0
+    max_image_pixels: int = 40_000_000
+
+    # Rooms
+    max_cohosts: int = 2
+    max_speakers: int = 10
+    reconnect_grace_seconds: float = 30.0
+    host_grace_seconds: float = 60.0
+
+    # WebRTC: STUN/TURN URLs handed to clients (JSON list of RTCIceServer objects).
+    ice_servers: list[dict[str, str | list[str]]] = []
+
+    # Rate limits (the `limits` library's notation)
+    rate_publish: str = "30/hour"
+    rate_reply: str = "60/minute"
+    rate_react: str = "30/minute"
+    rate_room_create: str = "20/hour"
+    rate_room_join: str = "60/minute"
+    rate_ws_message: str = "20/second"
+
+    log_json: bool = True
+    log_level: str = "INFO"

@@ -1,0 +1,5 @@
+"""Wires the stories feature into the app."""
+
+from server.feature import Feature
+
+feature = Feature(name="stories")

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server.settings import Settings
+from server.valkey import EmbeddedValkey
+from tests.support import SECRET, LiveServer
+
+
+@pytest.fixture(scope="session")
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedValkey]:
+    """One real Valkey per test session; tests isolate themselves by key prefix."""
+    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_settings(valkey: EmbeddedValkey, tmp_path: Path) -> Callable[..., Settings]:
+    prefix = f"t{uuid.uuid4().hex[:10]}:"
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "redis_url": valkey.url,
+            "secret_key": SECRET,
+            "data_dir": tmp_path / "data",
+            "key_prefix": prefix,
+            "log_json": True,
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_server(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
+    started: list[LiveServer] = []
+
+    def make(**overrides: Any) -> LiveServer:
+        server = LiveServer(make_settings(**overrides)).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(make_server: Callable[..., LiveServer]) -> LiveServer:
+    return make_server()
+
+
+@pytest.fixture
+async def anon(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with server.client() as c:
+        yield c
