@@ -24,6 +24,8 @@ from server.auth import bearer_from_header, verify_token
 from server.errors import BadRequest, PayloadTooLarge, ValidationFailed
 
 if TYPE_CHECKING:
+    from server.feature import AppState
+    from server.ratelimit import RateLimiter
     from server.settings import Settings
     from server.store import Keys
 
@@ -49,6 +51,14 @@ class Ctx:
     @property
     def keys(self) -> Keys:
         return self.request.state.keys
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.request.state.limiter
+
+    @property
+    def app_state(self) -> AppState:
+        return self.request.state.app_state
 
     @property
     def services(self) -> Any:

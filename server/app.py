@@ -24,6 +24,7 @@ from server.errors import ApiError, ServiceUnavailable
 from server.feature import AppState, Feature
 from server.logs import configure_logging
 from server.openapi import build_openapi, docs, openapi_endpoint
+from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.store import REDIS_DOWN, Keys, connect
 from server.valkey import EmbeddedValkey
@@ -35,9 +36,11 @@ VERSION = "0.1.0"
 
 def features() -> list[Feature]:
     from rooms.feature import feature as rooms_feature
+    from rooms.media_feature import feature as media_feature
     from stories.feature import feature as stories_feature
 
-    return [stories_feature, rooms_feature]
+    # Media before rooms: the control plane finds services["media"] when it starts.
+    return [stories_feature, media_feature, rooms_feature]
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -162,7 +165,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.to_thread(embedded.start)
             url = embedded.url
         redis = connect(url, settings)
-        state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
+        state = AppState(
+            settings=settings,
+            redis=redis,
+            keys=Keys(settings.key_prefix),
+            limiter=RateLimiter(redis, settings.key_prefix),
+        )
         watchdog = asyncio.create_task(watch_redis(state))
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -174,6 +182,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     "settings": settings,
                     "redis": redis,
                     "keys": state.keys,
+                    "limiter": state.limiter,
                     "services": state.services,
                 }
         finally:

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from starlette.routing import BaseRoute
 
 from server.api import Api
+from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.store import Keys
 
@@ -22,6 +23,7 @@ class AppState:
     settings: Settings
     redis: Redis
     keys: Keys
+    limiter: RateLimiter
     # Feature services by name, e.g. services["rooms"]; each feature offers a typed getter.
     services: dict[str, Any] = field(default_factory=dict)
     redis_up: bool = True

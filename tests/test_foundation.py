@@ -238,3 +238,21 @@ def test_token_cli_mints_a_valid_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_auth_header_helper() -> None:
     assert auth("x")["Authorization"].startswith("Bearer ")
+
+
+async def test_rate_limiter_counts_per_identity(server: LiveServer, valkey: EmbeddedValkey) -> None:
+    from server.errors import RateLimited
+    from server.ratelimit import RateLimiter
+    from server.store import connect
+
+    redis = connect(valkey.url, server.settings)
+    try:
+        limiter = RateLimiter(redis, server.settings.key_prefix)
+        for _ in range(3):
+            await limiter.hit("3/minute", "test", "alice")
+        with pytest.raises(RateLimited) as err:
+            await limiter.hit("3/minute", "test", "alice")
+        assert 1 <= err.value.retry_after <= 60
+        await limiter.hit("3/minute", "test", "bob")  # another identity has its own budget
+    finally:
+        await redis.aclose()

@@ -1,0 +1,41 @@
+"""Rate limits shared by all server processes: the `limits` library on our Redis pool."""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import cache
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import Redis
+
+from server.errors import RateLimited
+
+
+@cache
+def _item(rate: str) -> RateLimitItem:
+    return parse(rate)
+
+
+class RateLimiter:
+    def __init__(self, redis: Redis, key_prefix: str) -> None:
+        # The URI only selects the implementation; the connection pool is ours, so the
+        # limiter shares our timeouts and fails (503) exactly when the rest of the app does.
+        storage = RedisStorage(
+            "async+redis://localhost:6379",
+            implementation="redispy",
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+            key_prefix=key_prefix + "rl",
+        )
+        self.strategy = SlidingWindowCounterRateLimiter(storage)
+
+    async def hit(self, rate: str, action: str, *identity: str) -> None:
+        """Count one ``action`` by ``identity``; raise RateLimited (429) past ``rate``."""
+        item = _item(rate)
+        if await self.strategy.hit(item, action, *identity):
+            return
+        stats = await self.strategy.get_window_stats(item, action, *identity)
+        retry = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(f"rate limit of {rate} for {action} exceeded", retry_after=retry)
