@@ -134,7 +134,7 @@ def authenticate(request: Request) -> str:
 
 
 class Api:
-    """A group of endpoints sharing a tag; ``routes`` mounts them, ``endpoints`` documents them."""
+    """A group of endpoints sharing an OpenAPI tag; ``build_routes`` mounts them."""
 
     def __init__(self, tag: str) -> None:
         self.tag = tag
@@ -190,9 +190,23 @@ class Api:
     def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kw)
 
-    @property
-    def routes(self) -> list[Route]:
-        return [Route(e.path, _endpoint_app(e), methods=[e.method]) for e in self.endpoints]
+
+def build_routes(apis: list[Api]) -> list[Route]:
+    """One Route per path, so 405 answers carry an ``Allow`` header listing every method."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for api in apis:
+        for ep in api.endpoints:
+            by_path.setdefault(ep.path, {})[ep.method] = ep
+    routes = []
+    for path, eps in by_path.items():
+        apps = {method: _endpoint_app(ep) for method, ep in eps.items()}
+
+        async def dispatch(request: Request, apps: dict[str, Any] = apps) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await apps[method](request)
+
+        routes.append(Route(path, dispatch, methods=list(eps)))
+    return routes
 
 
 def _endpoint_app(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:

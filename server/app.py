@@ -15,11 +15,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import graph_api, metrics
+from server.api import build_routes
 from server.errors import ApiError, ServiceUnavailable
 from server.feature import AppState, Feature
 from server.logs import configure_logging
@@ -83,6 +84,18 @@ async def on_redis_down(request: Request, exc: Exception) -> Response:
     log.warning("redis.unavailable", error=repr(exc))
     retry = request.state.settings.redis_retry_after
     return error_response(ServiceUnavailable(retry_after=retry))
+
+
+class StaticMount(Mount):
+    """The web client at ``/``, never shadowing the API: a request for ``/v1/...`` or with a
+    method other than GET/HEAD falls through to the API routes (correct 404/405 + Allow)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and (
+            scope["path"].startswith("/v1/") or scope["method"] not in ("GET", "HEAD")
+        ):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 class RequestContext:
@@ -200,12 +213,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/openapi.json", openapi_endpoint(schema)),
         Route("/docs", docs),
     ]
-    for api in apis:
-        routes.extend(api.routes)
+    routes.extend(build_routes(apis))
     for feat in feats:
         routes.extend(feat.routes)
     if STATIC_DIR.is_dir():
-        routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+        routes.append(StaticMount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
 
     handlers: dict[Any, Any] = {
         ApiError: on_api_error,

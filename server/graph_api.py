@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from server.api import Api, Ctx
 from server.auth import USER_ID
-from server.errors import BadRequest, Forbidden, ValidationFailed
+from server.errors import Conflict, Forbidden, ValidationFailed
 from server.graph import Graph
 
 api = Api("graph")
@@ -44,7 +44,7 @@ def other_user(ctx: Ctx, user_id: str) -> str:
     if not USER_ID.match(user_id):
         raise ValidationFailed("user_id must be 1-64 characters of [A-Za-z0-9_.-]")
     if user_id == ctx.user:
-        raise BadRequest("you cannot do that to yourself", code="self_reference")
+        raise Conflict("you cannot do that to yourself", code="self_reference")
     return user_id
 
 

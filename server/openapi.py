@@ -13,6 +13,8 @@ from server.api import PATH_PARAM, Api, Endpoint
 from server.errors import ErrorResponse
 
 REF = "#/components/schemas/{model}"
+# Every path parameter is a user, story or room id: URL-safe, like server.auth.USER_ID.
+PATH_PARAM_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}
 
 
 def _schema(model: type[BaseModel], components: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
     }
     for name in ep.path_params:
         op["parameters"].append(
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True, "schema": PATH_PARAM_SCHEMA}
         )
     if ep.query_model is not None:
         qs = ep.query_model.model_json_schema(ref_template=REF)

@@ -90,7 +90,7 @@ async def test_error_shapes(server: LiveServer) -> None:
         r = await c.put("/v1/users/al%20ice/follow")
         assert r.status_code == 422
         r = await c.put("/v1/users/alice/follow")
-        assert r.status_code == 400 and r.json()["error"]["code"] == "self_reference"
+        assert r.status_code == 409 and r.json()["error"]["code"] == "self_reference"
 
 
 class Echo(BaseModel):
