@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -41,19 +42,21 @@ def serve(
             secret_file.chmod(0o600)
         os.environ["EPHEMERA_SECRET_KEY"] = secret_file.read_text().strip()
     os.environ.setdefault("EPHEMERA_PUBLIC_BASE_URL", f"http://{host}:{port}")
-    uvicorn.run(
-        "server.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        reload=reload,
-        log_config=None,
-        access_log=False,
-        ws_max_size=settings.ws_max_message_bytes,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        timeout_graceful_shutdown=10,
-    )
+    # uvicorn re-raises the SIGINT it handled after a graceful shutdown; that is not an error.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.run(
+            "server.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            reload=reload,
+            log_config=None,
+            access_log=False,
+            ws_max_size=settings.ws_max_message_bytes,
+            ws_ping_interval=20,
+            ws_ping_timeout=20,
+            timeout_graceful_shutdown=10,
+        )
 
 
 def _secret(settings: Settings) -> str:

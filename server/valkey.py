@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -64,6 +65,13 @@ class EmbeddedValkey:
 
     def start(self, timeout: float = 10.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # A server left behind by a crashed run would share our append-only file: stop it.
+        if self._ready():
+            log.warning("valkey.stale_server", socket=str(self.socket_path))
+            self._command(b"SHUTDOWN\r\n")
+            deadline = time.monotonic() + timeout
+            while self._ready() and time.monotonic() < deadline:
+                time.sleep(0.05)
         # A stale socket from a killed server would make the ready check pass too early.
         self.socket_path.unlink(missing_ok=True)
         self.proc = subprocess.Popen(self._args(), stdin=subprocess.DEVNULL, start_new_session=True)
@@ -80,21 +88,21 @@ class EmbeddedValkey:
             time.sleep(0.02)
         log.info("valkey.started", url=self.url, pid=self.proc.pid)
 
-    def _ready(self) -> bool:
-        import socket
-
+    def _command(self, command: bytes) -> bytes:
         if not self.socket_path.exists():
-            return False
+            return b""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(0.5)
             try:
                 s.connect(str(self.socket_path))
-                s.sendall(b"PING\r\n")
-                reply = s.recv(64)
+                s.sendall(command)
+                return s.recv(64)
             except OSError:
-                return False
+                return b""
+
+    def _ready(self) -> bool:
         # While loading the AOF the server answers -LOADING.
-        return reply.startswith(b"+PONG")
+        return self._command(b"PING\r\n").startswith(b"+PONG")
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: no final fsync, no clean shutdown."""

@@ -256,3 +256,18 @@ async def test_rate_limiter_counts_per_identity(server: LiveServer, valkey: Embe
         await limiter.hit("3/minute", "test", "bob")  # another identity has its own budget
     finally:
         await redis.aclose()
+
+
+def test_embedded_valkey_replaces_a_stale_server(tmp_path: Path) -> None:
+    """A server left by a crashed run must not keep writing our append-only file."""
+    first = EmbeddedValkey(tmp_path / "v")
+    first.start()
+    second = EmbeddedValkey(tmp_path / "v")
+    try:
+        second.start()
+        assert first.proc is not None
+        assert first.proc.wait(timeout=10) == 0  # the stale server was shut down
+        assert second._ready()
+    finally:
+        second.stop()
+        first.stop()
