@@ -1,0 +1,89 @@
+// The room WebSocket (protocol 1, docs/protocol.md): JSON messages {type, ...} both ways.
+//
+// `send()` attaches a `ref` so an `error` answering that message can be matched to it.
+// The socket pings every PING_MS and reconnects with backoff after an unexpected close;
+// it stops for good on closes that mean "do not come back" (removed, room ended, auth).
+
+import { getToken } from '../api.js';
+
+const PING_MS = 20000;
+const MAX_ATTEMPTS = 8; // then give up and let the page offer a manual retry
+// 1000 normal, 4401/4403 auth or removed, 4404 no such room, 4410 room ended.
+const FINAL_CLOSE = (code) => code === 1000 || (code >= 4000 && code < 5000);
+
+export class RoomSocket {
+  /**
+   * @param {string} url   the room's ws_url (token is added here, never put in share links)
+   * @param {(msg: object) => void} onMessage
+   * @param {(state: 'connecting'|'open'|'closed', info?: object) => void} onState
+   */
+  constructor(url, onMessage, onState) {
+    this.url = url;
+    this.onMessage = onMessage;
+    this.onState = onState;
+    this.ws = null;
+    this.nextRef = 1;
+    this.attempt = 0;
+    this.stopped = false;
+    this.pingTimer = null;
+    this.retryTimer = null;
+    this.connect();
+  }
+
+  connect() {
+    const url = new URL(this.url, location.href);
+    if (url.protocol === 'http:') url.protocol = 'ws:';
+    if (url.protocol === 'https:') url.protocol = 'wss:';
+    url.searchParams.set('token', getToken() || '');
+    this.onState('connecting', { attempt: this.attempt });
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.onState('open');
+      clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => this.send('ping'), PING_MS);
+    };
+    ws.onmessage = (event) => {
+      let msg;
+      try {
+        msg = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (msg && typeof msg.type === 'string') this.onMessage(msg);
+    };
+    ws.onclose = (event) => {
+      clearInterval(this.pingTimer);
+      if (this.ws !== ws) return;
+      this.ws = null;
+      const final = this.stopped || FINAL_CLOSE(event.code) || this.attempt >= MAX_ATTEMPTS;
+      this.onState('closed', { code: event.code, reason: event.reason, final });
+      if (!final) {
+        const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
+        this.attempt += 1;
+        this.retryTimer = setTimeout(() => this.connect(), delay);
+      }
+    };
+  }
+
+  get open() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Send `{type, ...data, ref}`; returns the ref, or null if the socket is not open. */
+  send(type, data = {}) {
+    if (!this.open) return null;
+    const ref = String(this.nextRef++);
+    this.ws.send(JSON.stringify({ type, ...data, ref }));
+    return ref;
+  }
+
+  close() {
+    this.stopped = true;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.retryTimer);
+    if (this.ws) this.ws.close(1000, 'leaving');
+    this.ws = null;
+  }
+}

@@ -1,0 +1,80 @@
+"""Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against a real server.
+
+One browser per session; each test opens isolated contexts (one per user), signed in by
+putting a token minted with ``tests.support.token`` into localStorage before the app loads,
+which is exactly what the sign-in form does with a pasted token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from server.settings import Settings
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, DEADLINE_MS, DESKTOP
+from tests.support import LiveServer, free_port, token
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+def live(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
+    """A server whose public base URL is its own address, so share links and media URLs work."""
+    port = free_port()
+    srv = LiveServer(make_settings(public_base_url=f"http://127.0.0.1:{port}"), port=port).start()
+    yield srv
+    srv.stop()
+
+
+class Browsers:
+    """Opens one signed-in page per user and records what the page logged."""
+
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.contexts: list[BrowserContext] = []
+        self.errors: list[str] = []
+
+    async def page(
+        self, user: str | None, viewport: dict[str, int] = DESKTOP, hash_: str = "#/"
+    ) -> Page:
+        ctx = await self.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+        self.contexts.append(ctx)
+        if user is not None:
+            await ctx.add_init_script(f"localStorage.setItem('ephemera.token', {token(user)!r})")
+        page = await ctx.new_page()
+        page.set_default_timeout(DEADLINE_MS)
+        page.on("pageerror", lambda exc: self.errors.append(f"{user}: {exc}"))
+        await page.goto(f"{self.base_url}/{hash_}")
+        return page
+
+    async def close(self) -> None:
+        for ctx in self.contexts:
+            await ctx.close()
+
+
+@pytest.fixture
+async def browsers(browser: Browser, live: LiveServer) -> AsyncIterator[Browsers]:
+    b = Browsers(browser, live.url)
+    yield b
+    await b.close()
+    # An uncaught exception in the app is a bug even when the flow still finished.
+    assert not b.errors, b.errors
