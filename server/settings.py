@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     max_story_text: int = 500
     max_video_seconds: float = 60.0
     max_image_pixels: int = 40_000_000
+    # Lifetime of the signed media URLs handed out with a story (capped at its expiry).
+    media_url_ttl_seconds: int = 600
 
     # Rooms
     max_cohosts: int = 2

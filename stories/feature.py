@@ -1,5 +1,39 @@
-"""Wires the stories feature into the app."""
+"""Wires the stories feature into the app: endpoints, the service and the expiry sweeper."""
 
-from server.feature import Feature
+from __future__ import annotations
 
-feature = Feature(name="stories")
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from PIL import Image
+
+from server.feature import AppState, Feature
+from stories.api import api
+from stories.service import StoriesService
+from stories.storage import LocalStorage
+from stories.store import StoryStore
+from stories.sweeper import Sweeper
+
+
+@contextlib.asynccontextmanager
+async def lifespan(state: AppState) -> AsyncIterator[None]:
+    settings = state.settings
+    # Pillow's own decompression-bomb guard, lowered to our cap (media.py also checks it
+    # explicitly per upload, and turns Pillow's warning into an error).
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+    service = StoriesService(
+        store=StoryStore(state.redis, state.keys, settings.story_grace_seconds),
+        storage=LocalStorage(settings.data_dir / "media"),
+    )
+    state.services["stories"] = service
+    sweeper = asyncio.create_task(Sweeper(service, settings.sweep_interval_seconds).run())
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+
+feature = Feature(name="stories", apis=[api], lifespan=lifespan)

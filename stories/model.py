@@ -1,0 +1,144 @@
+"""A story and an inbox item as stored: dataclasses and their Redis hash encoding."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One stored file of a story's media (``full`` or ``thumb``)."""
+
+    key: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    content_type: str
+    width: int
+    height: int
+    duration: float | None
+    blobs: dict[str, Blob] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "content_type": self.content_type,
+                "width": self.width,
+                "height": self.height,
+                "duration": self.duration,
+                "blobs": {v: [b.key, b.content_type] for v, b in self.blobs.items()},
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> MediaInfo:
+        d = json.loads(raw)
+        return cls(
+            content_type=d["content_type"],
+            width=int(d["width"]),
+            height=int(d["height"]),
+            duration=d["duration"],
+            blobs={v: Blob(key=k, content_type=t) for v, (k, t) in d["blobs"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class Story:
+    id: str
+    author: str
+    kind: str
+    audience: str
+    allow_replies: bool
+    allow_reactions: bool
+    created_at: float
+    expires_at: float
+    text: str | None = None
+    background: str | None = None
+    caption: str | None = None
+    media: MediaInfo | None = None
+
+    def to_hash(self) -> dict[str, str]:
+        h = {
+            "id": self.id,
+            "author": self.author,
+            "kind": self.kind,
+            "audience": self.audience,
+            "allow_replies": "1" if self.allow_replies else "0",
+            "allow_reactions": "1" if self.allow_reactions else "0",
+            "created_at": repr(self.created_at),
+            "expires_at": repr(self.expires_at),
+        }
+        optional = {"text": self.text, "background": self.background, "caption": self.caption}
+        h.update({k: v for k, v in optional.items() if v is not None})
+        if self.media is not None:
+            h["media"] = self.media.to_json()
+        return h
+
+    @classmethod
+    def from_hash(cls, h: Mapping[Any, Any]) -> Story | None:
+        """``None`` for an empty or partial hash (a key that expired or is half-deleted)."""
+        try:
+            return cls(
+                id=h["id"],
+                author=h["author"],
+                kind=h["kind"],
+                audience=h["audience"],
+                allow_replies=h["allow_replies"] == "1",
+                allow_reactions=h["allow_reactions"] == "1",
+                created_at=float(h["created_at"]),
+                expires_at=float(h["expires_at"]),
+                text=h.get("text"),
+                background=h.get("background"),
+                caption=h.get("caption"),
+                media=MediaInfo.from_json(h["media"]) if h.get("media") else None,
+            )
+        except (KeyError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: str
+    kind: str  # "reply" | "reaction"
+    story_id: str
+    from_user: str
+    created_at: float
+    story_expires_at: float
+    text: str | None = None
+    emoji: str | None = None
+
+    def to_hash(self) -> dict[str, str]:
+        h = {
+            "id": self.id,
+            "kind": self.kind,
+            "story_id": self.story_id,
+            "from_user": self.from_user,
+            "created_at": repr(self.created_at),
+            "story_expires_at": repr(self.story_expires_at),
+        }
+        if self.text is not None:
+            h["text"] = self.text
+        if self.emoji is not None:
+            h["emoji"] = self.emoji
+        return h
+
+    @classmethod
+    def from_hash(cls, h: Mapping[Any, Any]) -> InboxItem | None:
+        try:
+            return cls(
+                id=h["id"],
+                kind=h["kind"],
+                story_id=h["story_id"],
+                from_user=h["from_user"],
+                created_at=float(h["created_at"]),
+                story_expires_at=float(h["story_expires_at"]),
+                text=h.get("text"),
+                emoji=h.get("emoji"),
+            )
+        except (KeyError, ValueError):
+            return None

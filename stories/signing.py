@@ -1,0 +1,25 @@
+"""Short-lived signed media URLs: HMAC-SHA256 over (story id, variant, expiry).
+
+The key is derived from the server secret for this one purpose, so a media signature can
+never be confused with a bearer token signed by the same secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+def _key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"ephemera/stories/media-url/v1", hashlib.sha256).digest()
+
+
+def sign(secret: str, story_id: str, variant: str, exp: int) -> str:
+    msg = f"{story_id}\n{variant}\n{exp}".encode()
+    digest = hmac.new(_key(secret), msg, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def verify(secret: str, story_id: str, variant: str, exp: int, sig: str) -> bool:
+    return hmac.compare_digest(sign(secret, story_id, variant, exp), sig)

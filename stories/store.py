@@ -1,0 +1,419 @@
+"""Stories in Redis: key names, Lua scripts and pipelines. Decisions are left to ``rules``.
+
+Keys (under the configured prefix; ``{...}`` are cluster hash tags):
+
+* ``st:{<id>}``            hash: the story (``Story.to_hash``); EXPIREAT expiry + grace
+* ``st:{<id>}:viewers``    zset viewer -> first seen time; same EXPIREAT
+* ``st:{<id>}:items``      set of inbox item ids about this story; same EXPIREAT
+* ``st:by:{<author>}``     zset story id -> expires_at (the author's live stories)
+* ``st:due``               zset story id -> expires_at, or a lease time once claimed (sweeper)
+* ``st:inbox:{<author>}``  zset item id -> created time
+* ``st:item:<item id>``    hash: one reply or reaction; EXPIREAT its story's expiry + grace
+* ``st:mutes:{<user>}``    zset author -> time (authors whose stories leave the user's tray)
+* ``st:hidden:{<author>}`` zset user -> time (users the author hides stories from)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from server.graph import Graph
+from server.store import Keys
+from stories import rules
+from stories.model import InboxItem, Story
+from stories.rules import Cursor, Relation, TrayEntry, TrayStory
+
+STORY_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
+
+# Adds a story to its author's index unless the author already has ``max`` live stories.
+# One key, so it is atomic and cluster-safe; expired entries are trimmed on the way.
+RESERVE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+if redis.call('EXPIRETIME', KEYS[1]) < tonumber(ARGV[5]) then
+  redis.call('EXPIREAT', KEYS[1], ARGV[5])
+end
+return 1
+"""
+
+# Claims up to ARGV[3] due stories by moving their score to a lease time: another process
+# sees them as not due, and a process that dies mid-purge leaves them to be claimed again.
+CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
+return ids
+"""
+
+# HSET only if the story still exists: a plain HSET racing a delete would recreate the key
+# without a TTL.
+UPDATE_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# Pushes a key's EXPIREAT later, never earlier.
+EXTEND = """
+if redis.call('EXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('EXPIREAT', KEYS[1], ARGV[1])
+end
+return 1
+"""
+
+
+def _mapping(h: dict[str, str]) -> dict[Any, Any]:
+    """redis-py's ``hset`` typing wants a wider key type than ``dict[str, str]``."""
+    return h
+
+
+@dataclass(frozen=True)
+class ViewerPage:
+    viewers: list[tuple[str, float]]
+    view_count: int
+    next_cursor: Cursor | None
+
+
+class StoryStore:
+    def __init__(self, redis: Redis, keys: Keys, grace_seconds: int) -> None:
+        self.r = redis
+        self.k = keys
+        self.grace = grace_seconds
+        # The graph owns its key names; we only read them, in our own pipelines.
+        self.graph = Graph(redis, keys)
+        self._reserve = redis.register_script(RESERVE)
+        self._claim = redis.register_script(CLAIM)
+        self._update = redis.register_script(UPDATE_IF_EXISTS)
+        self._extend = redis.register_script(EXTEND)
+
+    # --- key names ---------------------------------------------------------------------
+
+    def story_key(self, sid: str) -> str:
+        return self.k("st", "{" + sid + "}")
+
+    def viewers_key(self, sid: str) -> str:
+        return self.k("st", "{" + sid + "}", "viewers")
+
+    def items_key(self, sid: str) -> str:
+        return self.k("st", "{" + sid + "}", "items")
+
+    def by_author_key(self, author: str) -> str:
+        return self.k("st", "by", "{" + author + "}")
+
+    def due_key(self) -> str:
+        return self.k("st", "due")
+
+    def inbox_key(self, author: str) -> str:
+        return self.k("st", "inbox", "{" + author + "}")
+
+    def item_key(self, item_id: str) -> str:
+        return self.k("st", "item", item_id)
+
+    def mutes_key(self, user: str) -> str:
+        return self.k("st", "mutes", "{" + user + "}")
+
+    def hidden_key(self, author: str) -> str:
+        return self.k("st", "hidden", "{" + author + "}")
+
+    def _expire_at(self, story: Story) -> int:
+        return rules.redis_expire_at(story.expires_at, self.grace)
+
+    # --- publishing and deleting -------------------------------------------------------
+
+    async def count_live(self, author: str, now: float) -> int:
+        return int(await self.r.zcount(self.by_author_key(author), f"({now!r}", "+inf"))
+
+    async def mark_due(self, sid: str, expires_at: float) -> None:
+        """Written before any blob, so a crash mid-publish still leaves the sweeper a trail."""
+        await self.r.zadd(self.due_key(), {sid: expires_at})
+
+    async def reserve(self, story: Story, max_active: int, now: float) -> bool:
+        """Take one of the author's ``max_active`` slots; False when they are all used."""
+        ok = await self._reserve(
+            keys=[self.by_author_key(story.author)],
+            args=[repr(now), max_active, repr(story.expires_at), story.id, self._expire_at(story)],
+        )
+        return bool(ok)
+
+    async def save(self, story: Story) -> None:
+        key = self.story_key(story.id)
+        async with self.r.pipeline(transaction=False) as p:
+            p.hset(key, mapping=_mapping(story.to_hash()))
+            p.expireat(key, self._expire_at(story))
+            await p.execute()
+
+    async def update_flags(self, sid: str, fields: dict[str, bool]) -> bool:
+        args: list[str] = []
+        for name, value in fields.items():
+            args += [name, "1" if value else "0"]
+        return bool(await self._update(keys=[self.story_key(sid)], args=args))
+
+    async def purge(self, sid: str, author: str | None = None) -> Story | None:
+        """Delete every key of a story (blobs are the caller's); safe to repeat.
+
+        ``author`` helps when the hash is already gone (a publish that failed half-way)."""
+        async with self.r.pipeline(transaction=False) as p:
+            p.hgetall(self.story_key(sid))
+            p.smembers(self.items_key(sid))
+            raw, item_ids = await p.execute()
+        story = Story.from_hash(raw)
+        author = story.author if story else raw.get("author") or author
+        async with self.r.pipeline(transaction=False) as p:
+            p.delete(self.story_key(sid), self.viewers_key(sid), self.items_key(sid))
+            p.zrem(self.due_key(), sid)
+            if author:
+                p.zrem(self.by_author_key(author), sid)
+                if item_ids:
+                    p.zrem(self.inbox_key(author), *item_ids)
+            for item_id in item_ids:
+                p.delete(self.item_key(item_id))
+            await p.execute()
+        return story
+
+    async def claim_due(self, now: float, lease_seconds: float, batch: int) -> list[str]:
+        ids = await self._claim(
+            keys=[self.due_key()], args=[repr(now), repr(now + lease_seconds), batch]
+        )
+        return [str(i) for i in ids]
+
+    async def release(self, sid: str) -> None:
+        await self.r.zrem(self.due_key(), sid)
+
+    # --- reading -----------------------------------------------------------------------
+
+    async def load(self, sid: str, now: float) -> Story | None:
+        """The story if it exists and is live (the TTL alone is not a visibility guarantee)."""
+        if not STORY_ID.match(sid):
+            return None
+        story = Story.from_hash(await self.r.hgetall(self.story_key(sid)))
+        if story is None or not rules.is_live(story.expires_at, now):
+            return None
+        return story
+
+    def _queue_relation(self, p: Any, viewer: str, author: str) -> None:
+        g = self.graph
+        p.zscore(g._following(viewer), author)
+        p.zscore(g._close(author), viewer)
+        p.zscore(g._blocks(viewer), author)
+        p.zscore(g._blocks(author), viewer)
+        p.zscore(self.hidden_key(author), viewer)
+
+    @staticmethod
+    def _relation(viewer: str, author: str, replies: list[Any]) -> Relation:
+        follows, close, blocked_by_viewer, blocked_by_author, hidden = replies
+        return Relation(
+            is_author=viewer == author,
+            follows=follows is not None,
+            close_friend=close is not None,
+            blocked=blocked_by_viewer is not None or blocked_by_author is not None,
+            hidden=hidden is not None,
+        )
+
+    async def relation(self, viewer: str, author: str) -> Relation:
+        if viewer == author:
+            return Relation(is_author=True)
+        async with self.r.pipeline(transaction=False) as p:
+            self._queue_relation(p, viewer, author)
+            replies = await p.execute()
+        return self._relation(viewer, author, replies)
+
+    async def author_stories(self, author: str, now: float) -> list[Story]:
+        """The author's live stories, oldest first."""
+        ids = [
+            str(i)
+            for i in await self.r.zrangebyscore(self.by_author_key(author), f"({now!r}", "+inf")
+        ]
+        if not ids:
+            return []
+        async with self.r.pipeline(transaction=False) as p:
+            for sid in ids:
+                p.hgetall(self.story_key(sid))
+            raws = await p.execute()
+        stories = [s for s in map(Story.from_hash, raws) if s and rules.is_live(s.expires_at, now)]
+        return sorted(stories, key=lambda s: (s.created_at, s.id))
+
+    async def seen_and_counts(
+        self, stories: list[Story], viewer: str
+    ) -> list[tuple[bool, int | None]]:
+        """Per story: whether ``viewer`` saw it, and its view count when ``viewer`` wrote it."""
+        if not stories:
+            return []
+        async with self.r.pipeline(transaction=False) as p:
+            for s in stories:
+                if s.author == viewer:
+                    p.zcard(self.viewers_key(s.id))
+                else:
+                    p.zscore(self.viewers_key(s.id), viewer)
+            replies = await p.execute()
+        out: list[tuple[bool, int | None]] = []
+        for s, reply in zip(stories, replies, strict=True):
+            if s.author == viewer:
+                out.append((True, int(reply)))  # your own stories count as seen
+            else:
+                out.append((reply is not None, None))
+        return out
+
+    async def mark_seen(self, story: Story, viewer: str, now: float) -> None:
+        """Idempotent: the first view's time is kept (ZADD NX), so a viewer counts once."""
+        key = self.viewers_key(story.id)
+        async with self.r.pipeline(transaction=False) as p:
+            p.zadd(key, {viewer: now}, nx=True)
+            p.expireat(key, self._expire_at(story))
+            await p.execute()
+
+    async def viewers_page(self, sid: str, cursor: Cursor | None, limit: int) -> ViewerPage:
+        key = self.viewers_key(sid)
+        items, nxt = await self._page_desc(key, cursor, limit)
+        return ViewerPage(viewers=items, view_count=int(await self.r.zcard(key)), next_cursor=nxt)
+
+    async def _page_desc(
+        self, key: str, cursor: Cursor | None, limit: int
+    ) -> tuple[list[tuple[str, float]], Cursor | None]:
+        """Newest first from ``cursor`` (exclusive); ties on the score are ordered by member."""
+        top: Any = "+inf" if cursor is None else repr(cursor[0])
+        out: list[tuple[str, float]] = []
+        offset = 0
+        while len(out) <= limit:
+            batch: list[Any] = await self.r.zrevrangebyscore(
+                key, top, "-inf", start=offset, num=limit + 1, withscores=True
+            )
+            offset += len(batch)
+            pairs: list[tuple[str, float]] = [(str(m), float(sc)) for m, sc in batch]
+            out += rules.after_cursor(pairs, cursor)
+            if len(batch) <= limit:
+                break
+        page = out[:limit]
+        nxt = (page[-1][1], page[-1][0]) if len(out) > limit else None
+        return page, nxt
+
+    # --- the tray ----------------------------------------------------------------------
+
+    async def tray(self, viewer: str, now: float) -> tuple[list[TrayEntry], int]:
+        """The viewer's tray and the number of Redis round trips it took (always <= 3)."""
+        g = self.graph
+        live = (f"({now!r}", "+inf")
+        # 1: whom the viewer follows, mutes and blocks, and their own live stories.
+        async with self.r.pipeline(transaction=False) as p:
+            p.zrange(g._following(viewer), 0, -1)
+            p.zrange(self.mutes_key(viewer), 0, -1)
+            p.zrange(g._blocks(viewer), 0, -1)
+            p.zrangebyscore(self.by_author_key(viewer), *live)
+            following, muted, blocked, own_ids = await p.execute()
+        round_trips = 1
+        skip = set(muted) | set(blocked) | {viewer}
+        candidates = [a for a in following if a not in skip]
+        # 2: which of them have live stories (one ZRANGEBYSCORE each, one round trip).
+        ids_by_author: dict[str, list[str]] = {}
+        if candidates:
+            async with self.r.pipeline(transaction=False) as p:
+                for author in candidates:
+                    p.zrangebyscore(self.by_author_key(author), *live)
+                replies = await p.execute()
+            round_trips += 1
+            ids_by_author = {a: ids for a, ids in zip(candidates, replies, strict=True) if ids}
+        if own_ids:
+            ids_by_author[viewer] = own_ids
+        if not ids_by_author:
+            return [], round_trips
+        # 3: the relation facts of authors with stories, each story, and its seen flag.
+        async with self.r.pipeline(transaction=False) as p:
+            for author, ids in ids_by_author.items():
+                if author != viewer:
+                    self._queue_relation(p, viewer, author)
+                for sid in ids:
+                    p.hmget(self.story_key(sid), "audience", "created_at", "expires_at")
+                    p.zscore(self.viewers_key(sid), viewer)
+            replies = await p.execute()
+        round_trips += 1
+        at = 0
+        own: TrayEntry | None = None
+        others: list[TrayEntry] = []
+        for author, ids in ids_by_author.items():
+            rel = Relation(is_author=True)
+            if author != viewer:
+                rel = self._relation(viewer, author, replies[at : at + 5])
+                at += 5
+            visible: list[TrayStory] = []
+            for sid in ids:
+                fields: list[Any] = replies[at]
+                audience, created, expires = fields
+                seen_at = replies[at + 1]
+                at += 2
+                if audience is None or not rules.is_live(float(expires), now):
+                    continue
+                if rules.may_view(audience, rel):
+                    seen = author == viewer or seen_at is not None
+                    visible.append(TrayStory(id=sid, created_at=float(created), seen=seen))
+            entry = rules.tray_entry(author, visible)
+            if entry is None:
+                continue
+            if author == viewer:
+                own = entry
+            else:
+                others.append(entry)
+        return rules.order_tray(own, others), round_trips
+
+    # --- replies and reactions ---------------------------------------------------------
+
+    async def add_inbox_item(self, author: str, item: InboxItem) -> None:
+        expire_at = rules.redis_expire_at(item.story_expires_at, self.grace)
+        async with self.r.pipeline(transaction=False) as p:
+            p.hset(self.item_key(item.id), mapping=_mapping(item.to_hash()))
+            p.expireat(self.item_key(item.id), expire_at)
+            p.sadd(self.items_key(item.story_id), item.id)
+            p.expireat(self.items_key(item.story_id), expire_at)
+            p.zadd(self.inbox_key(author), {item.id: item.created_at})
+            await p.execute()
+        await self._extend(keys=[self.inbox_key(author)], args=[expire_at])
+
+    async def inbox_page(
+        self, author: str, cursor: Cursor | None, limit: int, now: float
+    ) -> tuple[list[InboxItem], Cursor | None]:
+        """Newest first; items of expired stories and from blocked users are left out."""
+        key = self.inbox_key(author)
+        entries, nxt = await self._page_desc(key, cursor, limit)
+        if not entries:
+            return [], nxt
+        async with self.r.pipeline(transaction=False) as p:
+            for item_id, _ in entries:
+                p.hgetall(self.item_key(item_id))
+            raws = await p.execute()
+        items: list[InboxItem] = []
+        gone: list[str] = []
+        for (item_id, _), raw in zip(entries, raws, strict=True):
+            item = InboxItem.from_hash(raw)
+            if item is None:
+                gone.append(item_id)
+            elif rules.is_live(item.story_expires_at, now):
+                items.append(item)
+        if gone:  # expired by TTL before the sweeper got to them
+            await self.r.zrem(key, *gone)
+        senders = sorted({i.from_user for i in items})
+        if senders:
+            async with self.r.pipeline(transaction=False) as p:
+                for user in senders:
+                    p.zscore(self.graph._blocks(author), user)
+                    p.zscore(self.graph._blocks(user), author)
+                flags = await p.execute()
+            blocked = {u for i, u in enumerate(senders) if flags[2 * i] or flags[2 * i + 1]}
+            items = [i for i in items if i.from_user not in blocked]
+        return items, nxt
+
+    # --- mutes and the hide list -------------------------------------------------------
+
+    async def set_listed(self, key: str, user: str, on: bool) -> None:
+        if on:
+            await self.r.zadd(key, {user: time.time()}, nx=True)
+        else:
+            await self.r.zrem(key, user)
+
+    async def list_page(self, key: str, offset: int, limit: int) -> tuple[list[str], int | None]:
+        """Newest first, offset cursors like the graph's lists."""
+        users = await self.r.zrevrange(key, offset, offset + limit)
+        more = len(users) > limit
+        return [str(u) for u in users[:limit]], (offset + limit if more else None)
