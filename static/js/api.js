@@ -98,6 +98,8 @@ export function upload(path, form, onProgress) {
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable && onProgress) onProgress(e.loaded / e.total);
     };
+    // Small uploads can finish before any progress event: completion says 100% by itself.
+    xhr.upload.onload = () => onProgress && onProgress(1);
     xhr.onload = () => {
       let data = null;
       try {

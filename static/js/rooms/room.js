@@ -12,7 +12,7 @@ import { RoomSocket } from './socket.js';
 const enc = encodeURIComponent;
 const STAGE = ['host', 'cohost', 'speaker'];
 const ROLE_LABEL = { host: 'Host', cohost: 'Co-host', speaker: 'Speaker', listener: 'Listener' };
-const ROOM_REACTIONS_FALLBACK = ['👏', '❤️', '😂', '🔥', '💯'];
+const ROOM_REACTIONS_FALLBACK = ['👏', '❤️', '😂', '💯', '🔥', '🙌'];
 
 const onStage = (p) => p && STAGE.includes(p.role);
 const moderates = (p) => p && (p.role === 'host' || p.role === 'cohost');
@@ -66,7 +66,7 @@ class RoomPage {
     this.autoplayBlocked = false;
     this.connection = 'connecting';
     this.pollTimer = null;
-    this.reactions = session.config.allowed_reactions?.length ? session.config.allowed_reactions : ROOM_REACTIONS_FALLBACK;
+    this.reactions = ROOM_REACTIONS_FALLBACK; // until the welcome names the room's set
     window.ephemeraRoom = this; // a handle for devtools and the browser tests
     this.build();
     this.start();
@@ -285,8 +285,9 @@ class RoomPage {
       this.audio?.close();
       this.audio = null;
       if (info.final && !this.final) {
-        const why = info.code === 4403 ? 'You cannot join this room.' : info.code === 4404 ? 'This room does not exist.' : info.reason || 'Disconnected from the room.';
-        this.finish(why, !this.final && info.code !== 4403 && info.code !== 4404);
+        const why =
+          info.code === 4403 ? 'You cannot join this room.' : info.code === 4409 ? 'You joined this room from another tab or device.' : info.reason || 'Disconnected from the room.';
+        this.finish(why, info.code !== 4403);
       }
     }
     this.renderBanners();
@@ -383,6 +384,7 @@ class RoomPage {
 
   onWelcome(msg) {
     this.me = msg.you || this.me;
+    if (Array.isArray(msg.reactions) && msg.reactions.length) this.reactions = msg.reactions;
     this.room = { ...this.room, ...msg.room };
     this.participants = new Map(msg.participants.map((p) => [p.user_id, p]));
     const mine = this.mine;
@@ -654,7 +656,7 @@ class RoomPage {
     const reacts = h(
       'div',
       { class: 'reactions', role: 'group', 'aria-label': 'React' },
-      this.reactions.slice(0, 5).map((emoji) => h('button', { type: 'button', class: 'reaction-btn', 'aria-label': `React ${emoji}`, dataset: { key: `react-${emoji}` }, onclick: () => this.send('react', { emoji }) }, emoji)),
+      this.reactions.slice(0, 6).map((emoji) => h('button', { type: 'button', class: 'reaction-btn', 'aria-label': `React ${emoji}`, dataset: { key: `react-${emoji}` }, onclick: () => this.send('react', { emoji }) }, emoji)),
     );
     const right = [];
     if (mine.role === 'host') {

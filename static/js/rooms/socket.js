@@ -8,8 +8,10 @@ import { getToken } from '../api.js';
 
 const PING_MS = 20000;
 const MAX_ATTEMPTS = 8; // then give up and let the page offer a manual retry
-// 1000 normal, 4401/4403 auth or removed, 4404 no such room, 4410 room ended.
-const FINAL_CLOSE = (code) => code === 1000 || (code >= 4000 && code < 5000);
+// Do not come back after: 1000 room ended, 1008 policy, 1009 too big, 4403 removed,
+// 4409 replaced by a newer connection of the same user (another tab). Reconnect after
+// 1006 (network), 1011, 1012 (server restarting), 1013 (too slow).
+const FINAL_CLOSE = (code) => [1000, 1008, 1009].includes(code) || (code >= 4000 && code < 5000);
 
 export class RoomSocket {
   /**

@@ -164,7 +164,7 @@ export function renderComposer(view, query) {
     showError('');
     textPane.hidden = kind !== 'text';
     mediaPane.hidden = kind === 'text';
-    fileInput.accept = kind === 'photo' ? 'image/jpeg,image/png,image/webp,image/gif' : 'video/mp4,video/webm,video/quicktime';
+    fileInput.accept = (kind === 'photo' ? cfg.image_types || ['image/*'] : cfg.video_types || ['video/*']).join(',');
     if (file && !file.type.startsWith(kind === 'photo' ? 'image/' : 'video/')) pickFile(null);
     mount(pickLabel, icon('plus', 18), kind === 'photo' ? ' Choose photo' : ' Choose video');
     if (!file) mount(mediaPreview, h('span', { class: 'hint' }, kind === 'photo' ? 'No photo chosen' : 'No video chosen'));

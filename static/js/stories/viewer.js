@@ -230,11 +230,7 @@ class StoryPlayer {
       this.soundBtn.hidden = false;
     }
     this.media = el;
-    mount(
-      this.content,
-      h('div', { class: 'story-media-box' }, el),
-      story.caption ? h('p', { class: 'story-caption' }, story.caption) : null,
-    );
+    mount(this.content, h('div', { class: 'story-media-box' }, el));
   }
 
   mediaFailed() {
@@ -315,14 +311,15 @@ class StoryPlayer {
   }
 
   renderFooter(story) {
+    const caption = story.caption ? h('p', { class: 'story-caption' }, story.caption) : null;
     if (this.own) {
       const notes = [];
       if (!story.allow_replies) notes.push('Replies off');
       if (!story.allow_reactions) notes.push('Reactions off');
-      mount(this.footer, notes.length ? h('p', { class: 'viewer-note' }, notes.join(' · ')) : null);
+      mount(this.footer, caption, notes.length ? h('p', { class: 'viewer-note' }, notes.join(' · ')) : null);
       return;
     }
-    const parts = [];
+    const parts = [caption];
     if (story.allow_reactions) {
       parts.push(
         h(
@@ -373,7 +370,7 @@ class StoryPlayer {
       );
       parts.push(form);
     }
-    if (!parts.length) parts.push(h('p', { class: 'viewer-note' }, 'Replies and reactions are off for this story.'));
+    if (!story.allow_reactions && !story.allow_replies) parts.push(h('p', { class: 'viewer-note' }, 'Replies and reactions are off for this story.'));
     mount(this.footer, parts);
   }
 
