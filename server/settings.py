@@ -60,6 +60,14 @@ class Settings(BaseSettings):
 
     # WebRTC: STUN/TURN URLs handed to clients (JSON list of RTCIceServer objects).
     ice_servers: list[dict[str, str | list[str]]] = []
+    # Media relay: this node's URL as clients reach it (default public_base_url), node
+    # heartbeats, the per-listener queue (20 ms packets), and the decode/re-encode baseline
+    # (aiortc MediaRelay's cost model) that only benchmarks turn on.
+    media_node_url: str | None = None
+    node_heartbeat_seconds: float = 5.0
+    node_ttl_seconds: float = 15.0
+    relay_queue_packets: int = 16
+    relay_reencode: bool = False
 
     # Rate limits (the `limits` library's notation)
     rate_publish: str = "30/hour"

@@ -1,0 +1,556 @@
+"""The media relay service: one RTCPeerConnection per participant, signaling, forwarding.
+
+Implements :class:`rooms.media_port.MediaService` for the control plane. Each participant
+has one peer connection with:
+
+* the *upstream* transceiver: the first audio m-line of the client's first offer; it
+  receives the participant's microphone when they speak (server direction ``sendrecv``, so
+  it also carries one other speaker down to them);
+* *slots*: one sending transceiver per other live speaker, each fed by a
+  :class:`~rooms.relay.ForwardTrack`. Slots are reused when speakers come and go and added
+  (with a server offer) only when a listener needs more than it has.
+
+Signaling follows "perfect negotiation": the client offers first; afterwards either side may
+offer. aiortc fires no ``negotiationneeded``, so the server renegotiates explicitly when it
+added slots or when a participant becomes allowed to publish. In glare the server is the
+impolite side: it ignores the client's colliding offer, and the client rolls back and answers.
+Server offers carry ``publish`` (whether the participant may send audio now), so a client
+attaches its microphone before answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import structlog
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import SessionDescription, candidate_from_sdp
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from rooms.media_port import SendJson
+from rooms.nodes import NodeRegistry, room_ws_url
+from rooms.relay import Counters, ForwardTrack, RoomRelay
+from rooms.rtp_hook import tap_receiver
+from rooms.speaking import UPDATE_INTERVAL, SpeakingDetector
+from server import metrics
+from server.errors import Conflict, ValidationFailed
+from server.settings import Settings
+from server.store import REDIS_DOWN
+
+log = structlog.get_logger(__name__)
+
+OPUS = next(
+    c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"
+)
+MAX_SDP = 32 * 1024
+SEND_TIMEOUT = 2.0  # a stuck WebSocket must not hold the room's ticker
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RtcOffer(_Msg):
+    type: Literal["rtc.offer"]
+    sdp: str = Field(min_length=1, max_length=MAX_SDP)
+
+
+class RtcAnswer(_Msg):
+    type: Literal["rtc.answer"]
+    sdp: str = Field(min_length=1, max_length=MAX_SDP)
+
+
+class IceCandidate(_Msg):
+    candidate: str = Field(max_length=1024)
+    sdpMid: str | None = Field(default=None, max_length=64)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=1024)
+
+
+class RtcIce(_Msg):
+    type: Literal["rtc.ice"]
+    candidate: IceCandidate | None
+
+
+RtcMessage = TypeAdapter(Annotated[RtcOffer | RtcAnswer | RtcIce, Field(discriminator="type")])
+
+
+@dataclass(eq=False)
+class Peer:
+    """One participant's peer connection on this node."""
+
+    room: RoomMedia
+    user_id: str
+    pc: RTCPeerConnection
+    send: SendJson
+    ufrag: str
+    slots: list[ForwardTrack] = field(default_factory=list)
+    upstream: RTCRtpTransceiver | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    wants_offer: bool = False
+    dirty: bool = False
+    task: asyncio.Task[None] | None = None
+    closed: bool = False
+
+    @property
+    def state(self) -> str:
+        return str(self.pc.connectionState)
+
+
+@dataclass(eq=False)
+class RoomMedia:
+    """Everything of one room's media on this node."""
+
+    id: str
+    relay: RoomRelay
+    counters: Counters
+    peers: dict[str, Peer] = field(default_factory=dict)
+    detector: SpeakingDetector = field(default_factory=SpeakingDetector)
+    ticker: asyncio.Task[None] | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def _ice_server(entry: dict[str, Any]) -> RTCIceServer:
+    return RTCIceServer(
+        urls=entry["urls"], username=entry.get("username"), credential=entry.get("credential")
+    )
+
+
+def _parse_sdp(sdp: str) -> SessionDescription:
+    try:
+        description = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc raises assorted errors on malformed SDP
+        raise ValidationFailed(f"malformed SDP: {exc}", code="bad_sdp") from exc
+    if not description.media:
+        raise ValidationFailed("the SDP has no media section", code="bad_sdp")
+    for media in description.media:
+        if media.kind != "audio":
+            raise ValidationFailed("rooms carry audio only", code="audio_only")
+        if not any(c.mimeType.lower() == "audio/opus" for c in media.rtp.codecs):
+            raise ValidationFailed("every audio section must offer Opus", code="opus_required")
+        if media.ice is None or not media.ice.usernameFragment:
+            raise ValidationFailed("the SDP has no ICE credentials", code="bad_sdp")
+    return description
+
+
+class RelayMediaService:
+    """The SFU: implements ``rooms.media_port.MediaService``."""
+
+    def __init__(self, settings: Settings, nodes: NodeRegistry) -> None:
+        self.settings = settings
+        self.nodes = nodes
+        self.rooms: dict[str, RoomMedia] = {}
+        # The server itself needs STUN at most (to learn its public address), never TURN.
+        stun = [s for s in settings.ice_servers if _urls_start_with(s, "stun")]
+        self._rtc_config = RTCConfiguration(iceServers=[_ice_server(s) for s in stun])
+
+    # ---------------------------------------------------------------- MediaService
+
+    async def media_ws_url(self, room_id: str) -> str:
+        return await self.nodes.room_ws_url(room_id)
+
+    def ice_servers(self) -> list[dict[str, Any]]:
+        """The STUN/TURN servers clients should use (``welcome.ice_servers``)."""
+        return [dict(s) for s in self.settings.ice_servers]
+
+    async def signal(
+        self, room_id: str, user_id: str, message: dict[str, Any], send: SendJson
+    ) -> None:
+        try:
+            msg = RtcMessage.validate_python(message)
+        except ValidationError as exc:
+            raise ValidationFailed(_first_error(exc), code="bad_rtc_message") from exc
+        room = self.rooms.get(room_id)
+        peer = room.peers.get(user_id) if room else None
+        if isinstance(msg, RtcOffer):
+            description = _parse_sdp(msg.sdp)
+            ufrag = _ufrag(description)
+            if peer is None or peer.ufrag != ufrag:
+                # A first offer, or one from a new client-side connection (a reload or a
+                # reconnect): the new connection replaces the old one.
+                await self._check_node(room_id)
+                if peer is not None:
+                    await self._drop_peer(peer)
+                peer = self._new_peer(self._room(room_id), user_id, send, ufrag)
+                await self._first_offer(peer, msg.sdp, description)
+                return
+        if peer is None:
+            raise Conflict("send rtc.offer first", code="no_peer_connection")
+        peer.send = send
+        if isinstance(msg, RtcOffer):
+            await self._offer(peer, msg.sdp, description)
+        elif isinstance(msg, RtcAnswer):
+            await self._answer(peer, msg.sdp)
+        else:
+            await self._ice(peer, msg.candidate)
+
+    async def set_publishing(self, room_id: str, user_id: str, allowed: bool) -> None:
+        room = self.rooms.get(room_id)
+        if room is None:
+            if not allowed:
+                return
+            room = self._room(room_id)
+        was = room.relay.allowed.get(user_id, False)
+        room.relay.set_allowed(user_id, allowed)  # gates the very next packet
+        log.info("media.publishing", room=room_id, user=user_id, allowed=allowed)
+        peer = room.peers.get(user_id)
+        if allowed and not was and peer is not None:
+            source = room.relay.sources.get(user_id)
+            if source is None or not source.receiving:
+                # Invite the client to send its microphone on the upstream m-line.
+                peer.wants_offer = True
+                self._schedule(peer)
+        if was != allowed:
+            self._sync_room(room)
+        self._forget_if_idle(room)
+
+    async def leave(self, room_id: str, user_id: str) -> None:
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        room.relay.set_allowed(user_id, False)
+        peer = room.peers.get(user_id)
+        if peer is not None:
+            await self._drop_peer(peer)
+        room.relay.allowed.pop(user_id, None)
+        self._forget_if_idle(room)
+
+    async def end_room(self, room_id: str) -> None:
+        room = self.rooms.pop(room_id, None)
+        if room is not None:
+            await self._close_room(room)
+        with contextlib.suppress(*REDIS_DOWN):
+            if room_id in self.nodes.active or room is not None:
+                await self.nodes.release(room_id)
+
+    # ---------------------------------------------------------------- queries
+
+    def speaking(self, room_id: str) -> list[str]:
+        room = self.rooms.get(room_id)
+        return list(room.detector.speaking) if room else []
+
+    def peer_state(self, room_id: str, user_id: str) -> str | None:
+        """The participant's peer connection state on this node, or None without one."""
+        room = self.rooms.get(room_id)
+        peer = room.peers.get(user_id) if room else None
+        return peer.state if peer else None
+
+    def stats(self) -> dict[str, int]:
+        """Counts for operators and tests: rooms, peers, live sources, slots."""
+        rooms = list(self.rooms.values())
+        return {
+            "rooms": len(rooms),
+            "peers": sum(len(r.peers) for r in rooms),
+            "sources": sum(len(r.relay.live_sources()) for r in rooms),
+            "slots": sum(len(p.slots) for r in rooms for p in r.peers.values()),
+        }
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        await self.nodes.start()
+
+    async def close(self) -> None:
+        """Server shutdown: close every peer connection, hand the rooms back."""
+        rooms, self.rooms = list(self.rooms.values()), {}
+        for room in rooms:
+            await self._close_room(room)
+        await self.nodes.stop()
+
+    # ---------------------------------------------------------------- internals
+
+    async def _check_node(self, room_id: str) -> None:
+        owner = await self.nodes.claim(room_id)
+        if owner != self.nodes.node_id:
+            url = room_ws_url(await self.nodes.url_of(owner), room_id)
+            raise Conflict(
+                f"this room's audio is served by another node: connect to {url}",
+                code="wrong_node",
+            )
+        self.nodes.active.add(room_id)
+
+    def _room(self, room_id: str) -> RoomMedia:
+        room = self.rooms.get(room_id)
+        if room is None:
+            counters = Counters()
+            room = RoomMedia(
+                room_id, RoomRelay(counters, reencode=self.settings.relay_reencode), counters
+            )
+            self.rooms[room_id] = room
+        return room
+
+    def _new_peer(self, room: RoomMedia, user_id: str, send: SendJson, ufrag: str) -> Peer:
+        pc = RTCPeerConnection(self._rtc_config)
+        peer = Peer(room, user_id, pc, send, ufrag)
+        room.peers[user_id] = peer
+        if room.ticker is None:
+            room.ticker = asyncio.create_task(self._tick(room))
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self._on_track(peer, track)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            log.info("media.peer_state", room=room.id, user=user_id, state=pc.connectionState)
+            if pc.connectionState == "failed" and room.peers.get(user_id) is peer:
+                await self._drop_peer(peer)
+                self._forget_if_idle(room)
+
+        return peer
+
+    def _add_slot(self, peer: Peer, direction: str) -> RTCRtpTransceiver:
+        track = ForwardTrack(peer.room.counters, self.settings.relay_queue_packets)
+        transceiver = peer.pc.addTransceiver(track, direction=direction)
+        transceiver.setCodecPreferences([OPUS])
+        peer.slots.append(track)
+        return transceiver
+
+    def _prepare_transceivers(self, peer: Peer, description: SessionDescription) -> None:
+        """Create our transceivers for the client's new m-lines before aiortc would.
+
+        aiortc creates a transceiver per unknown m-line inside setRemoteDescription, too late
+        to restrict codecs; ours are Opus-only and carry a slot track.
+        """
+        known = {t.mid for t in peer.pc.getTransceivers()}
+        spare = sum(1 for t in peer.pc.getTransceivers() if t.mid is None)
+        new = [m for m in description.media if m.rtp.muxId not in known]
+        for _ in range(max(0, len(new) - spare)):
+            if peer.upstream is None:
+                peer.upstream = self._add_slot(peer, "sendrecv")
+            else:
+                self._add_slot(peer, "sendonly")
+
+    async def _first_offer(self, peer: Peer, sdp: str, description: SessionDescription) -> None:
+        async with peer.lock:
+            try:
+                self._prepare_transceivers(peer, description)
+                await self._apply_offer(peer, sdp)
+            except Exception:
+                await self._drop_peer(peer)
+                raise
+            self._assign(peer)
+            await self._negotiate(peer)
+        log.info("media.peer_joined", room=peer.room.id, user=peer.user_id)
+
+    async def _offer(self, peer: Peer, sdp: str, description: SessionDescription) -> None:
+        async with peer.lock:
+            if peer.pc.signalingState == "have-local-offer":
+                # Glare: the server is impolite. The client rolls back and answers ours.
+                log.info("media.glare_ignored", room=peer.room.id, user=peer.user_id)
+                return
+            self._prepare_transceivers(peer, description)
+            await self._apply_offer(peer, sdp)
+            self._assign(peer)
+            await self._negotiate(peer)
+
+    async def _apply_offer(self, peer: Peer, sdp: str) -> None:
+        pc = peer.pc
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc: ValueError, InvalidStateError, OperationError...
+            raise ValidationFailed(f"offer refused: {exc}", code="bad_sdp") from exc
+        await self._send(peer, {"type": "rtc.answer", "sdp": pc.localDescription.sdp})
+
+    async def _answer(self, peer: Peer, sdp: str) -> None:
+        async with peer.lock:
+            if peer.pc.signalingState != "have-local-offer":
+                raise Conflict("no offer of ours is waiting for an answer", code="no_offer")
+            _parse_sdp(sdp)
+            try:
+                await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            except Exception as exc:
+                raise ValidationFailed(f"answer refused: {exc}", code="bad_sdp") from exc
+            self._assign(peer)
+            await self._negotiate(peer)
+
+    async def _ice(self, peer: Peer, candidate: IceCandidate | None) -> None:
+        if candidate is None or not candidate.candidate:
+            return  # end of candidates: aiortc connects with what it has
+        if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
+            raise ValidationFailed("a candidate needs sdpMid or sdpMLineIndex", code="bad_ice")
+        try:
+            ice = candidate_from_sdp(candidate.candidate.removeprefix("candidate:"))
+        except Exception as exc:
+            raise ValidationFailed(f"malformed ICE candidate: {exc}", code="bad_ice") from exc
+        ice.sdpMid = candidate.sdpMid
+        ice.sdpMLineIndex = candidate.sdpMLineIndex
+        async with peer.lock:
+            with contextlib.suppress(ValueError):  # after end-of-candidates: ignored
+                await peer.pc.addIceCandidate(ice)
+
+    def _on_track(self, peer: Peer, track: MediaStreamTrack) -> None:
+        receiver = next(t.receiver for t in peer.pc.getTransceivers() if t.receiver.track is track)
+        if peer.upstream is None or receiver is not peer.upstream.receiver:
+            # One microphone per participant: anything else is dropped unread (never
+            # decoded, so nothing piles up in aiortc's track queue).
+            tap_receiver(receiver, lambda packet: None)
+            return
+        room = peer.room
+        source = room.relay.source(peer.user_id)
+        tap_receiver(receiver, source.on_rtp, decode=source.reencode)
+        source.receiving = True
+        if source.reencode:
+            task = asyncio.create_task(source.pump_frames(track))
+            room.tasks.add(task)
+            task.add_done_callback(room.tasks.discard)
+        log.info("media.source", room=room.id, user=peer.user_id, allowed=source.allowed)
+        self._sync_room(room)
+
+    def _assign(self, peer: Peer) -> None:
+        """Point the peer's slots at the live sources; ask for more slots if short."""
+        missing = peer.room.relay.assign(peer.user_id, peer.slots)
+        if missing and not peer.closed:
+            for _ in range(missing):
+                self._add_slot(peer, "sendonly")
+            peer.room.relay.assign(peer.user_id, peer.slots)
+            peer.wants_offer = True
+            self._schedule(peer)
+
+    def _sync_room(self, room: RoomMedia) -> None:
+        for peer in list(room.peers.values()):
+            self._assign(peer)
+
+    def _schedule(self, peer: Peer) -> None:
+        """Run a server offer for this peer in the background (callers must not wait)."""
+        peer.dirty = True
+        if peer.task is None or peer.task.done():
+            peer.task = asyncio.create_task(self._renegotiate(peer))
+
+    async def _renegotiate(self, peer: Peer) -> None:
+        while peer.dirty and not peer.closed:
+            peer.dirty = False
+            try:
+                async with peer.lock:
+                    await self._negotiate(peer)
+            except Exception as exc:  # a closed connection or socket: nothing to redo
+                log.warning("media.renegotiate_failed", user=peer.user_id, error=repr(exc))
+
+    async def _negotiate(self, peer: Peer) -> None:
+        """Send our offer if one is wanted and the connection is stable (lock held)."""
+        pc = peer.pc
+        if peer.closed or not peer.wants_offer or pc.signalingState != "stable":
+            return
+        peer.wants_offer = False
+        offer = await pc.createOffer()
+        sdp = keep_session_formats(offer.sdp, pc.remoteDescription.sdp)
+        await pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        publish = peer.room.relay.allowed.get(peer.user_id, False)
+        await self._send(
+            peer, {"type": "rtc.offer", "sdp": pc.localDescription.sdp, "publish": publish}
+        )
+
+    async def _send(self, peer: Peer, message: dict[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(peer.send(message), SEND_TIMEOUT)
+        except Exception as exc:  # the socket is gone; the control plane cleans up
+            log.info("media.send_failed", user=peer.user_id, error=repr(exc))
+
+    async def _drop_peer(self, peer: Peer) -> None:
+        """Close one peer connection now; its audio stops being forwarded at once."""
+        room = peer.room
+        if room.peers.get(peer.user_id) is peer:
+            del room.peers[peer.user_id]
+        if peer.closed:
+            return
+        peer.closed = True
+        room.relay.drop_source(peer.user_id)
+        for track in peer.slots:
+            track.stop()
+        self._sync_room(room)
+        if peer.task is not None and peer.task is not asyncio.current_task():
+            peer.task.cancel()
+        await peer.pc.close()
+        log.info("media.peer_closed", room=room.id, user=peer.user_id)
+
+    def _forget_if_idle(self, room: RoomMedia) -> None:
+        if room.peers or any(room.relay.allowed.values()):
+            return
+        if self.rooms.get(room.id) is room:
+            del self.rooms[room.id]
+        self.nodes.active.discard(room.id)
+        if room.ticker is not None:
+            room.ticker.cancel()
+            room.ticker = None
+
+    async def _close_room(self, room: RoomMedia) -> None:
+        if room.ticker is not None:
+            room.ticker.cancel()
+            room.ticker = None
+        for peer in list(room.peers.values()):
+            await self._drop_peer(peer)
+        for task in list(room.tasks):
+            task.cancel()
+        self._flush(room)
+
+    def _flush(self, room: RoomMedia) -> None:
+        forwarded, dropped = room.counters.take()
+        if forwarded:
+            metrics.FORWARDED_PACKETS.inc(forwarded)
+        if dropped:
+            metrics.DROPPED_PACKETS.inc(dropped)
+
+    async def _tick(self, room: RoomMedia) -> None:
+        """Every ~400 ms: speaking changes to the room, packet counts to Prometheus."""
+        while True:
+            await asyncio.sleep(UPDATE_INTERVAL)
+            self._flush(room)
+            changed = room.detector.update(room.relay.speaking_windows())
+            if changed is not None:
+                message = {"type": "speaking", "user_ids": list(changed)}
+                await asyncio.gather(*(self._send(p, message) for p in list(room.peers.values())))
+
+
+def keep_session_formats(offer_sdp: str, remote_sdp: str) -> str:
+    """Our re-offer, with the payload type and header extension ids the client chose.
+
+    aiortc builds every offer from its own defaults (Opus as payload type 96, its own
+    extension ids) even for m-lines negotiated earlier with the client's numbers (a
+    browser's Opus is 111), while its running senders and receivers keep the first
+    numbers. Changing them in a re-offer would silence those m-lines, and mixing ids in
+    one BUNDLE group is refused by browsers, so every m-line keeps the session's numbers.
+    """
+    remote = SessionDescription.parse(remote_sdp).media[0].rtp
+    opus = next(c for c in remote.codecs if c.mimeType.lower() == "audio/opus")
+    extension_ids = {e.uri: e.id for e in remote.headerExtensions}
+    offer = SessionDescription.parse(offer_sdp)
+    for media in offer.media:
+        for codec in media.rtp.codecs:
+            if codec.mimeType.lower() == "audio/opus":
+                codec.payloadType = opus.payloadType
+        media.fmt = [c.payloadType for c in media.rtp.codecs]
+        media.rtp.headerExtensions = [
+            RTCRtpHeaderExtensionParameters(id=extension_ids[e.uri], uri=e.uri)
+            for e in media.rtp.headerExtensions
+            if e.uri in extension_ids
+        ]
+    return str(offer)
+
+
+def _ufrag(description: SessionDescription) -> str:
+    ice = description.media[0].ice
+    return ice.usernameFragment if ice is not None and ice.usernameFragment else ""
+
+
+def _urls_start_with(entry: dict[str, Any], scheme: str) -> bool:
+    urls = entry.get("urls", [])
+    urls = [urls] if isinstance(urls, str) else urls
+    return bool(urls) and all(str(u).startswith(scheme) for u in urls)
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else str(err["msg"])
