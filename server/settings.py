@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     max_speakers: int = 10
     reconnect_grace_seconds: float = 30.0
     host_grace_seconds: float = 60.0
+    # Above this many listeners, their joins/leaves are not announced one by one (counts
+    # still are, in room.updated) and the welcome lists only the first ones.
+    room_listener_events_max: int = 200
+    room_ended_ttl_seconds: int = 24 * 3600
+    # How often each process claims due grace deadlines, heartbeats and refreshes counts.
+    room_tick_seconds: float = 1.0
+    # A process silent this long is dead: its participants start their grace periods.
+    room_node_timeout_seconds: float = 15.0
+    # Messages waiting for one slow socket before it is closed (1013).
+    room_ws_queue_max: int = 1000
 
     # WebRTC: STUN/TURN URLs handed to clients (JSON list of RTCIceServer objects).
     ice_servers: list[dict[str, str | list[str]]] = []
@@ -76,6 +86,7 @@ class Settings(BaseSettings):
     rate_room_create: str = "20/hour"
     rate_room_join: str = "60/minute"
     rate_ws_message: str = "20/second"
+    rate_room_reaction: str = "3/second"
 
     log_json: bool = True
     log_level: str = "INFO"

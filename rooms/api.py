@@ -1,0 +1,100 @@
+"""HTTP endpoints of rooms: create, schedule, edit, start, cancel, end, discover, preview."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from rooms.schemas import CreateRoom, EditRoom, ListQuery, Room, RoomList, RoomPreview
+from rooms.store import Meta, RoomStore, checked_id
+from server.api import Api, Ctx
+from server.errors import Forbidden
+from server.graph import Graph
+
+if TYPE_CHECKING:
+    from rooms.feature import RoomsService
+
+api = Api("rooms")
+
+
+def store(ctx: Ctx) -> RoomStore:
+    service: RoomsService = ctx.services["rooms"]
+    return service.store
+
+
+async def visible(ctx: Ctx, room_id: str) -> Meta:
+    """The room, unless its host has blocked the caller."""
+    meta = await store(ctx).require(checked_id(room_id))
+    if meta.host != ctx.user and await Graph(ctx.redis, ctx.keys).has_blocked(meta.host, ctx.user):
+        raise Forbidden("the host has blocked you", code="blocked")
+    return meta
+
+
+@api.post("/v1/rooms", status=201)
+async def create_room(ctx: Ctx, body: CreateRoom) -> Room:
+    """Create a room: live at once, or scheduled when ``scheduled_for`` is given."""
+    await ctx.limiter.hit(ctx.settings.rate_room_create, "room_create", ctx.user)
+    s = store(ctx)
+    when = body.scheduled_for.timestamp() if body.scheduled_for else None
+    meta = await s.create(
+        ctx.user, body.title, body.description, body.language, body.policy(), when
+    )
+    return await s.room(meta)
+
+
+@api.get("/v1/rooms")
+async def list_rooms(ctx: Ctx, query: ListQuery) -> RoomList:
+    """Live or scheduled rooms, those hosted by people the caller follows first."""
+    graph = Graph(ctx.redis, ctx.keys)
+    followed = await graph.following(ctx.user)
+    s = store(ctx)
+    metas = await s.listing(query.state, followed, query.limit)
+    hosts = sorted({m.host for m in metas} - {ctx.user})
+    blocked = await asyncio.gather(*(graph.is_blocked_between(h, ctx.user) for h in hosts))
+    hidden = {h for h, b in zip(hosts, blocked, strict=True) if b}
+    return RoomList(rooms=await s.rooms([m for m in metas if m.host not in hidden]))
+
+
+@api.get("/v1/rooms/{room_id}")
+async def get_room(ctx: Ctx, room_id: str) -> Room:
+    """One room."""
+    return await store(ctx).room(await visible(ctx, room_id))
+
+
+@api.get("/v1/rooms/{room_id}/preview", auth=False)
+async def preview_room(ctx: Ctx, room_id: str) -> RoomPreview:
+    """Public metadata of a room for link previews (no token needed)."""
+    return await store(ctx).preview(checked_id(room_id))
+
+
+@api.patch("/v1/rooms/{room_id}")
+async def edit_room(ctx: Ctx, room_id: str, body: EditRoom) -> Room:
+    """Edit a scheduled room (host only)."""
+    changes = body.model_dump(exclude_none=True)
+    if "title" in changes:
+        changes["title"] = changes["title"].strip()
+    if body.scheduled_for is not None:
+        changes["scheduled_for"] = body.scheduled_for.timestamp()
+    s = store(ctx)
+    return await s.room(await s.edit(checked_id(room_id), ctx.user, changes))
+
+
+@api.post("/v1/rooms/{room_id}/start")
+async def start_room(ctx: Ctx, room_id: str) -> Room:
+    """Start a scheduled room now (host only)."""
+    s = store(ctx)
+    return await s.room(await s.start(checked_id(room_id), ctx.user))
+
+
+@api.post("/v1/rooms/{room_id}/cancel")
+async def cancel_room(ctx: Ctx, room_id: str) -> Room:
+    """Cancel a scheduled room (host only)."""
+    s = store(ctx)
+    return await s.room(await s.cancel(checked_id(room_id), ctx.user))
+
+
+@api.post("/v1/rooms/{room_id}/end")
+async def end_room(ctx: Ctx, room_id: str) -> Room:
+    """End a live room for everyone (host only)."""
+    s = store(ctx)
+    return await s.room(await s.end_by_host(checked_id(room_id), ctx.user))

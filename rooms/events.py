@@ -1,0 +1,207 @@
+"""Room events: one pub/sub channel per room, one subscriber per process for all local rooms.
+
+An event is a server -> client message (``{"type": ...}``). On the channel it travels in an
+envelope ``{"to": user_id | null, "event": {...}}``; ``to`` addresses one participant
+(``invite.received``, ``removed``). Types starting with ``_`` are for the server processes
+only and never reach a client.
+
+State changes publish their events inside the same MULTI/EXEC as the writes, so every
+process sees events in commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from server import metrics
+from server.store import REDIS_DOWN, Keys
+
+log = structlog.get_logger(__name__)
+
+
+def channel(keys: Keys, room_id: str) -> str:
+    return keys("room", "{" + room_id + "}", "events")
+
+
+def encode(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def envelope(event: dict[str, Any], to: str | None = None) -> str:
+    return encode({"to": to, "event": event})
+
+
+async def publish(redis: Redis, keys: Keys, room_id: str, event: dict[str, Any]) -> None:
+    """Send ``event`` to every participant of the room, on every server process.
+
+    For events that change no state (``speaking``, ``reaction``). Events that go with a
+    state change are queued on the transaction instead (``queue``).
+    """
+    await redis.publish(channel(keys, room_id), envelope(event))
+
+
+def queue(
+    pipe: Pipeline, keys: Keys, room_id: str, event: dict[str, Any], to: str | None = None
+) -> None:
+    """Publish ``event`` as part of a MULTI/EXEC transaction."""
+    pipe.publish(channel(keys, room_id), envelope(event, to))
+
+
+class Listener(Protocol):
+    """A local participant connection."""
+
+    room_id: str
+    user_id: str
+
+    def on_event(self, event: dict[str, Any], text: str) -> None:
+        """Called for each event addressed to this participant (must not block)."""
+
+
+class Hub:
+    """Subscribes to the channels of rooms that have local connections and fans events out.
+
+    ``attach`` returns once Redis has processed the subscription (a PING with a unique
+    payload sent after SUBSCRIBE on the same connection has come back), so a connection
+    misses no event published after ``attach`` returned.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        on_room_event: Callable[[str, dict[str, Any]], None],
+        control_channel: str,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.on_room_event = on_room_event
+        self.rooms: dict[str, set[Listener]] = {}
+        self._control = control_channel
+        self._room_of: dict[str, str] = {}  # channel -> room id
+        self._lock = asyncio.Lock()
+        self._pongs: dict[str, asyncio.Future[None]] = {}
+        self._pubsub = redis.pubsub()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # A subscription of its own keeps the pub/sub connection open when no room is local.
+        await self._pubsub.subscribe(self._control)
+        self._task = asyncio.create_task(self._run(), name="rooms-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+
+    @property
+    def connections(self) -> int:
+        return sum(len(s) for s in self.rooms.values())
+
+    async def attach(self, listener: Listener) -> None:
+        """Deliver the room's events to ``listener`` from now on (raises if Redis is down)."""
+        async with self._lock:
+            room = listener.room_id
+            listeners = self.rooms.get(room)
+            if listeners is None:
+                ch = channel(self.keys, room)
+                self._room_of[ch] = room
+                listeners = self.rooms[room] = set()
+                try:
+                    await self._pubsub.subscribe(ch)
+                    await self._barrier()
+                except BaseException:
+                    del self.rooms[room]
+                    self._room_of.pop(ch, None)
+                    raise
+            listeners.add(listener)
+            self._update_gauges()
+
+    async def detach(self, listener: Listener) -> None:
+        async with self._lock:
+            room = listener.room_id
+            listeners = self.rooms.get(room)
+            if listeners is None or listener not in listeners:
+                return
+            listeners.discard(listener)
+            if not listeners:
+                del self.rooms[room]
+                ch = channel(self.keys, room)
+                self._room_of.pop(ch, None)
+                with contextlib.suppress(*REDIS_DOWN):
+                    await self._pubsub.unsubscribe(ch)
+            self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        metrics.LIVE_ROOMS.set(len(self.rooms))
+        metrics.PARTICIPANTS.set(self.connections)
+
+    async def _barrier(self) -> None:
+        """Wait until Redis has processed every command sent so far on the pub/sub connection."""
+        token = secrets.token_hex(8)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pongs[token] = fut
+        try:
+            await self._pubsub.ping(token)
+            await asyncio.wait_for(fut, timeout=5.0)
+        finally:
+            self._pongs.pop(token, None)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                response = await self._pubsub.parse_response(block=False, timeout=1.0)
+                if response is None:
+                    continue
+                if isinstance(response, str | bytes):
+                    # RESP3 answers PING with a plain reply (RESP2 with a "pong" message);
+                    # redis-py's handle_message misreads the decoded form.
+                    self._pong(response)
+                    continue
+                msg = await self._pubsub.handle_message(response)
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, *REDIS_DOWN) as exc:
+                log.warning("rooms.hub.redis", error=repr(exc))
+                await asyncio.sleep(0.5)
+                continue
+            if msg is None:
+                continue
+            try:
+                self._handle(msg)
+            except Exception:  # one bad event must not stop every room on this process
+                log.exception("rooms.hub.event_failed")
+
+    def _pong(self, data: str | bytes) -> None:
+        token = data.decode() if isinstance(data, bytes) else data
+        fut = self._pongs.get(token)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _handle(self, msg: dict[str, Any]) -> None:
+        if msg["type"] == "pong":
+            self._pong(msg["data"])
+            return
+        if msg["type"] != "message":
+            return
+        room = self._room_of.get(msg["channel"])
+        if room is None:
+            return
+        data = json.loads(msg["data"])
+        event, to = data["event"], data.get("to")
+        self.on_room_event(room, event)
+        text = encode(event)
+        for listener in list(self.rooms.get(room, ())):
+            if to is None or listener.user_id == to:
+                listener.on_event(event, text)

@@ -1,0 +1,348 @@
+"""The room WebSocket: ``/v1/rooms/{room_id}/ws`` (protocol in docs/protocol.md).
+
+A connection authenticates and is admitted before ``accept()`` (refusals are plain HTTP
+errors), receives a ``welcome`` with the full state, then events. Every message is
+size-capped, rate-limited, validated, and checked against the sender's current role.
+Everything sent to a socket goes through its outbox, so any task may send at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pydantic import ValidationError
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from rooms import events, rules
+from rooms.events import encode
+from rooms.rules import Refused
+from rooms.schemas import MESSAGE, Mute, React, RtcDescription, RtcIce, Targeted, wire
+from rooms.store import checked_id
+from server import metrics
+from server.errors import ApiError, Forbidden, RateLimited, ServiceUnavailable
+from server.graph import Graph
+from server.store import REDIS_DOWN
+from server.ws import authenticate_ws, refuse
+
+if TYPE_CHECKING:
+    from rooms.feature import RoomsService
+    from rooms.media_port import MediaService
+
+log = structlog.get_logger(__name__)
+PROTOCOL = 1
+
+# Close codes (docs/protocol.md).
+CLOSE_ENDED = 1000  # the room ended
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_RESTART = 1012  # this server is shutting down: reconnect
+CLOSE_SLOW = 1013  # the client did not read its messages fast enough
+CLOSE_REMOVED = 4403
+CLOSE_REPLACED = 4409  # the same user connected again elsewhere
+
+
+@dataclass(frozen=True)
+class Close:
+    code: int
+    reason: str
+
+
+class Serial:
+    """Runs coroutines one after another, in submission order, off the caller's path."""
+
+    def __init__(self) -> None:
+        self._jobs: deque[Callable[[], Awaitable[None]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, job: Callable[[], Awaitable[None]]) -> None:
+        self._jobs.append(job)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._jobs:
+            job = self._jobs.popleft()
+            try:
+                await job()
+            except Exception:
+                log.exception("rooms.media_call_failed")
+
+    async def drain(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+
+
+class Connection:
+    """One participant's socket: an outbox drained by a writer task, and the reader."""
+
+    def __init__(self, ws: WebSocket, service: RoomsService, room_id: str, user_id: str) -> None:
+        self.ws = ws
+        self.svc = service
+        self.room_id = room_id
+        self.user_id = user_id
+        self.conn_id = secrets.token_hex(8)
+        self.entry = f"{room_id}|{user_id}|{self.conn_id}"
+        self.ready = False
+        self.ended_by: str | None = None  # removed, ended, replaced
+        self._early: list[tuple[dict[str, Any], str]] = []
+        self._out: deque[str | Close] = deque()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._publishing: bool | None = None
+        self._media_calls = Serial()
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def media(self) -> MediaService | None:
+        return self.svc.media
+
+    # ---- outgoing ----
+
+    def on_event(self, event: dict[str, Any], text: str) -> None:
+        """A room event from the hub (the hub's task: never blocks)."""
+        if not self.ready:
+            self._early.append((event, text))  # sent after the welcome
+            return
+        kind = event["type"]
+        if kind == "_replaced":
+            if event["conn"] == self.conn_id:
+                self.ended_by = "replaced"
+                self.close(CLOSE_REPLACED, "replaced by a newer connection")
+            return
+        if kind.startswith("_"):
+            return
+        self.send_text(text)
+        if kind == "participant.updated" and event["participant"]["user_id"] == self.user_id:
+            p = event["participant"]
+            self.set_publishing(p["role"] in rules.STAGE and not p["muted"])
+        elif kind == "removed":
+            self.ended_by = "removed"
+            self.close(CLOSE_REMOVED, "removed from the room")
+        elif kind == "room.ended":
+            self.ended_by = "ended"
+            self.close(CLOSE_ENDED, "the room ended")
+
+    def send_text(self, text: str) -> None:
+        if self._closing:
+            return
+        if len(self._out) >= self.svc.settings.room_ws_queue_max:
+            self._out.clear()
+            self.close(CLOSE_SLOW, "too slow to read room events")
+            return
+        self._out.append(text)
+        self._wake.set()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """``SendJson`` for the media relay: safe from any task."""
+        self.send_text(encode(message))
+
+    def error(self, code: str, message: str, ref: str | None = None) -> None:
+        body: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            body["ref"] = ref
+        self.send_text(encode(body))
+
+    def close(self, code: int, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._out.append(Close(code, reason))
+        self._wake.set()
+
+    def start(self, welcome: dict[str, Any], publishing: bool) -> None:
+        self.send_text(encode(welcome))
+        self.ready = True
+        self.set_publishing(publishing)
+        # Events since the subscription: some may predate the snapshot, but each carries a
+        # whole participant or room and they arrive in commit order, so replaying converges.
+        early, self._early = self._early, []
+        for event, text in early:
+            self.on_event(event, text)
+        self._writer = asyncio.create_task(self._write(), name=f"room-ws-{self.conn_id}")
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                while not self._out:
+                    self._wake.clear()
+                    await self._wake.wait()
+                item = self._out.popleft()
+                if isinstance(item, Close):
+                    await self.ws.close(item.code, item.reason)
+                    return
+                await self.ws.send_text(item)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # the peer is gone; the reader notices too
+
+    def set_publishing(self, allowed: bool) -> None:
+        if allowed == self._publishing:
+            return
+        self._publishing = allowed
+        media = self.media
+        if media is not None:
+            room, user = self.room_id, self.user_id
+            self._media_calls.submit(lambda: media.set_publishing(room, user, allowed))
+
+    # ---- incoming ----
+
+    async def read(self) -> None:
+        while True:
+            msg = await self.ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            if self._closing:
+                continue
+            text = msg.get("text")
+            if text is None:
+                self.error("invalid_message", "send JSON in text frames")
+                continue
+            await self.handle(text)
+
+    async def handle(self, text: str) -> None:
+        settings = self.svc.settings
+        if len(text.encode()) > settings.ws_max_message_bytes:
+            self.close(CLOSE_TOO_BIG, "message too large")
+            return
+        ref: str | None = None
+        try:
+            await self.svc.limiter.hit(settings.rate_ws_message, "room_ws", self.user_id)
+            try:
+                data = json.loads(text)
+            except ValueError:
+                metrics.WS_MESSAGES.labels("invalid").inc()
+                self.error("malformed_json", "the message is not valid JSON")
+                return
+            if isinstance(data, dict) and isinstance(data.get("ref"), str):
+                ref = data["ref"][:64]
+            try:
+                message = MESSAGE.validate_python(data)
+            except ValidationError as exc:
+                metrics.WS_MESSAGES.labels("invalid").inc()
+                code, detail = invalid(exc)
+                self.error(code, detail, ref)
+                return
+            metrics.WS_MESSAGES.labels(message.type).inc()
+            await self.dispatch(message)
+        except Refused as exc:
+            self.error(exc.code, exc.message, ref)
+        except RateLimited as exc:
+            self.error("rate_limited", exc.message, ref)
+        except ApiError as exc:
+            self.error(exc.code, exc.message, ref)
+        except (TimeoutError, *REDIS_DOWN):
+            self.error("store_unavailable", "the data store is unreachable; retry shortly", ref)
+        except Exception:
+            log.exception("rooms.ws.message_failed", room=self.room_id, user=self.user_id)
+            self.error("internal", "the server could not handle this message", ref)
+
+    async def dispatch(self, message: Any) -> None:
+        kind = message.type
+        if kind == "ping":
+            self.send_text('{"type":"pong"}')
+        elif isinstance(message, RtcDescription | RtcIce):
+            media = self.media
+            if media is None:
+                raise Refused("media_unavailable", "audio is not available on this server")
+            await self.svc.store.present(self.room_id, self.user_id)
+            await media.signal(self.room_id, self.user_id, wire(message), self.send)
+        elif isinstance(message, React):
+            s = self.svc
+            await s.limiter.hit(s.settings.rate_room_reaction, "room_react", self.user_id)
+            await s.store.present(self.room_id, self.user_id)
+            event = {"type": "reaction", "user_id": self.user_id, "emoji": message.emoji}
+            await events.publish(s.redis, s.keys, self.room_id, event)
+        else:
+            target: str | None = None
+            if isinstance(message, Targeted):
+                target = message.user_id
+            elif isinstance(message, Mute):
+                target = message.user_id or self.user_id
+            await self.svc.store.act(self.room_id, self.user_id, kind, target)
+
+    async def finish(self) -> None:
+        self._closing = True
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        await self._media_calls.drain()
+
+
+def invalid(exc: ValidationError) -> tuple[str, str]:
+    """A stable code and a short explanation for a message that fails the schema."""
+    errors = exc.errors()
+    if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in errors):
+        if any(e["type"] == "union_tag_not_found" for e in errors):
+            return "invalid_message", 'a message needs a "type"'
+        return "unknown_type", "unknown message type"
+    if any(e["type"] == "model_type" and not e["loc"] for e in errors):
+        return "invalid_message", "a message is a JSON object"
+    parts = [f"{'.'.join(str(x) for x in e['loc'][1:]) or 'message'}: {e['msg']}" for e in errors]
+    return "invalid_message", "; ".join(parts[:3])
+
+
+async def room_socket(ws: WebSocket) -> None:
+    user = await authenticate_ws(ws)
+    if user is None:
+        return
+    svc: RoomsService = ws.state.services["rooms"]
+    room_id = ws.path_params["room_id"]
+    conn = Connection(ws, svc, room_id, user)
+    try:
+        checked_id(room_id)
+        await svc.limiter.hit(svc.settings.rate_room_join, "room_join", user)
+        meta = await svc.store.require(room_id)
+        if meta.host != user and await Graph(svc.redis, svc.keys).has_blocked(meta.host, user):
+            raise Forbidden("the host has blocked you", code="blocked")
+        await svc.hub.attach(conn)
+        svc.local.add(conn.entry)
+        try:
+            record = await svc.store.join(room_id, user, conn.conn_id, svc.node)
+        except BaseException:
+            svc.local.discard(conn.entry)
+            await svc.hub.detach(conn)
+            raise
+    except ApiError as exc:
+        await refuse(ws, exc)
+        return
+    except (TimeoutError, *REDIS_DOWN):
+        await refuse(ws, ServiceUnavailable())
+        return
+    try:
+        await ws.accept()
+        room = await svc.store.room(await svc.store.require(room_id))
+        participants = await svc.store.snapshot(room_id, user)
+        welcome = {
+            "type": "welcome",
+            "protocol": PROTOCOL,
+            "you": user,
+            "room": room.model_dump(mode="json"),
+            "participants": [p.public() for p in participants],
+            "ice_servers": svc.settings.ice_servers,
+            "reactions": list(rules.REACTIONS),
+        }
+        conn.start(welcome, record.member.may_publish)
+        await conn.read()
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    except (ApiError, TimeoutError, *REDIS_DOWN) as exc:
+        log.warning("rooms.ws.welcome_failed", error=repr(exc))
+        with contextlib.suppress(Exception):
+            await ws.close(CLOSE_SLOW, "the data store is unreachable; reconnect shortly")
+    finally:
+        await conn.finish()
+        await svc.hub.detach(conn)
+        await svc.gone(conn)
+
+
+route = WebSocketRoute("/v1/rooms/{room_id}/ws", room_socket)
