@@ -92,7 +92,7 @@ def test_timeline_unwraps_rtp_timestamps() -> None:
     start = (1 << 32) - 2 * 960
     for i in range(4):
         source.on_rtp(rtp(i, ts=start + i * 960))
-    pts = [item.pts for item in track._queue]
+    pts = [int(item.pts or 0) for item in track._queue]
     assert [b - a for a, b in itertools.pairwise(pts)] == [960, 960, 960]
 
 
@@ -105,8 +105,8 @@ def test_sources_share_one_forward_moving_clock() -> None:
     a.on_rtp(rtp(0, ts=4_000_000_000))
     b.attach(track)  # the slot switches speaker: timestamps must not go backwards
     b.on_rtp(rtp(0, ts=5))
-    first, second = track._queue
-    assert second.pts >= first.pts
+    first, second = (int(item.pts or 0) for item in track._queue)
+    assert first > 0 and second >= first
 
 
 async def test_a_stopped_track_ends_its_sender_and_leaves_its_source() -> None:
