@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from server.settings import Settings
-from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, DEADLINE_MS, DESKTOP
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, DEADLINE_MS, DESKTOP, write_tone
 from tests.support import LiveServer, free_port, token
 
 
@@ -26,11 +26,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
+async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    # Chromium's default fake microphone beeps briefly once a second: too little sound for
+    # the relay's speaking detector. A steady tone makes a speaker audibly "speaking".
+    tone = tmp_path_factory.mktemp("audio") / "tone.wav"
+    write_tone(tone)
+    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={tone}"]
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
         yield b
         await b.close()
 
@@ -54,8 +59,10 @@ class Browsers:
         self.errors: list[str] = []
 
     async def page(
-        self, user: str | None, viewport: dict[str, int] = DESKTOP, hash_: str = "#/"
+        self, user: str | None, viewport: dict[str, int] = DESKTOP, where: str = "#/"
     ) -> Page:
+        """A new browser context signed in as ``user``, opened at ``where`` (a hash route
+        of the app, or a full URL such as a room's share link)."""
         ctx = await self.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
         self.contexts.append(ctx)
         if user is not None:
@@ -63,7 +70,7 @@ class Browsers:
         page = await ctx.new_page()
         page.set_default_timeout(DEADLINE_MS)
         page.on("pageerror", lambda exc: self.errors.append(f"{user}: {exc}"))
-        await page.goto(f"{self.base_url}/{hash_}")
+        await page.goto(where if where.startswith("http") else f"{self.base_url}/{where}")
         return page
 
     async def close(self) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import struct
 import time
+import wave
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -55,3 +58,15 @@ async def poll(predicate: Callable[[], Awaitable[Any]], what: str, within: float
         if time.monotonic() > deadline:
             raise AssertionError(f"not met in {within} s: {what}")
         await asyncio.sleep(0.1)
+
+
+def write_tone(path: Path, seconds: float = 2.0, hz: float = 440.0, rate: int = 48_000) -> None:
+    """A mono 16-bit WAV sine tone (Chromium loops it as the fake microphone)."""
+    samples = (
+        int(0.5 * 32767 * math.sin(2 * math.pi * hz * i / rate)) for i in range(int(seconds * rate))
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))

@@ -6,7 +6,7 @@ import io
 import re
 
 from PIL import Image, ImageDraw
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from tests.browser.conftest import Browsers
 from tests.browser.helpers import DESKTOP, PHONE, poll, screenshot
@@ -52,9 +52,8 @@ async def test_post_view_reply_and_seen_by(browsers: Browsers, live: LiveServer)
 
     await alice.goto(f"{live.url}/#/compose")
     await alice.get_by_role("radio", name="Photo").check()
-    await alice.locator("#story-file").set_input_files(
-        files=[{"name": "rings.jpg", "mimeType": "image/jpeg", "buffer": photo_bytes()}]
-    )
+    photo: FilePayload = {"name": "rings.jpg", "mimeType": "image/jpeg", "buffer": photo_bytes()}
+    await alice.locator("#story-file").set_input_files(files=[photo])
     await expect(alice.get_by_alt_text("Photo preview")).to_be_visible()
     await alice.get_by_label("Caption").fill("Golden rings")
     await screenshot(alice, "composer-photo")

@@ -73,6 +73,8 @@ export class RoomAudio {
       return false;
     }
     this.applyMute();
+    // Pages that capture the microphone may autoplay: audio that was blocked can start now.
+    if (this.blocked) this.resume();
     return !this.closed;
   }
 

@@ -1,0 +1,128 @@
+"""Audio rooms in the browser: create, join by share link, hands, real audio, moderation."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+
+from playwright.async_api import Locator, Page, expect
+
+from tests.browser.conftest import Browsers
+from tests.browser.helpers import DESKTOP, PHONE, poll, screenshot
+from tests.support import LiveServer
+
+INBOUND = "window.ephemeraRoom.audio.inboundAudioBytes()"
+
+
+def tile(page: Page, user: str) -> Locator:
+    return page.locator(f".tile[data-user-id='{user}']")
+
+
+async def inbound(page: Page) -> int:
+    return int(await page.evaluate(f"window.ephemeraRoom?.audio ? {INBOUND} : 0"))
+
+
+async def audio_connected(page: Page) -> bool:
+    state = await page.evaluate("window.ephemeraRoom?.audio?.pc.connectionState ?? 'none'")
+    return state == "connected"
+
+
+async def create_room(page: Page, title: str) -> str:
+    await page.get_by_role("button", name="Start a room").click()
+    form = page.get_by_role("dialog", name="Start a room")
+    await form.get_by_label("Title").fill(title)
+    await form.get_by_label("Description (optional)").fill("A room made by the browser test")
+    await form.get_by_role("button", name="Start room now").click()
+    await expect(page.locator(".room")).to_be_visible()
+    return str(await page.locator(".room").get_attribute("data-room-id"))
+
+
+async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, live: LiveServer) -> None:
+    # ---- alice starts a room and mutes herself, so any audio later is bob's ------------
+    alice = await browsers.page("alice", DESKTOP, "#/")
+    room_id = await create_room(alice, "Browser test room")
+    await expect(tile(alice, "alice")).to_have_attribute("data-role", "host")
+    await poll(lambda: audio_connected(alice), "the host's audio connects")
+    await alice.get_by_role("button", name="Mute microphone").click()
+    await expect(tile(alice, "alice")).to_have_attribute("data-muted", "true")
+    await expect(tile(alice, "alice").locator(".mute-badge")).to_be_visible()
+
+    await alice.get_by_role("button", name="Share room link").click()
+    link = await alice.get_by_role("textbox", name="Room link").input_value()
+    assert link == f"{live.url}/#/rooms/{room_id}"
+    await (
+        alice.get_by_role("dialog", name="Share this room")
+        .get_by_role("button", name="Close")
+        .click()
+    )
+
+    # ---- bob and carol open the share link -------------------------------------------
+    bob = await browsers.page("bob", PHONE, link)
+    carol = await browsers.page("carol", PHONE, link)
+    for page in (bob, carol):
+        await expect(page.get_by_role("heading", name="Browser test room")).to_be_visible()
+        await poll(partial(audio_connected, page), "a listener's audio connects")
+    await expect(alice.get_by_role("heading", name="Listeners (2)")).to_be_visible()
+    await expect(alice.locator(".listener-count")).to_have_text("2 listening")
+
+    # Only a muted host on stage: carol receives no audio at all.
+    quiet = await inbound(carol)
+    await carol.wait_for_timeout(1000)  # a window in which nothing may arrive
+    assert await inbound(carol) == quiet
+
+    # ---- bob raises his hand, alice accepts: bob's microphone opens --------------------
+    await bob.get_by_role("button", name="Raise hand").click()
+    await expect(bob.get_by_role("button", name="Lower hand")).to_be_visible()
+    hands = alice.get_by_role("region", name="Raised hands (1)")
+    await expect(hands).to_contain_text("bob")
+    await screenshot(alice, "room-host-hand")
+    await hands.get_by_role("button", name="Accept bob's hand").click()
+    await expect(tile(carol, "bob")).to_have_attribute("data-role", "speaker")
+    await expect(bob.get_by_role("button", name="Mute microphone")).to_be_visible()
+
+    # ---- carol hears bob ---------------------------------------------------------------
+    if await carol.get_by_role("button", name="Tap to listen").is_visible():
+        await carol.get_by_role("button", name="Tap to listen").click()
+    await expect(carol.get_by_role("button", name="Tap to listen")).to_have_count(0)
+    heard = await poll(lambda: _grew(carol, quiet + 2000), "carol receives bob's audio", within=30)
+    await poll(lambda: _grew(carol, heard), "bob's audio keeps arriving")
+    playing = await carol.evaluate(
+        "[...document.querySelectorAll('.audio-box audio')].some(a => !a.paused)"
+    )
+    assert playing
+    await expect(tile(carol, "bob")).to_have_attribute("data-speaking", "true")
+    await expect(tile(carol, "bob")).to_have_class(re.compile(r"\bis-speaking\b"))
+
+    # Reactions reach everyone.
+    await carol.get_by_role("button", name="React 👏").click()
+    await expect(alice.locator(".float").filter(has_text="👏")).to_have_count(1)
+
+    await screenshot(carol, "room-listener")
+    await screenshot(bob, "room-speaker")
+
+    # ---- alice mutes bob ----------------------------------------------------------------
+    await tile(alice, "bob").get_by_role("button").click()
+    await alice.get_by_role("dialog", name="bob").get_by_role("button", name="Mute").click()
+    await expect(tile(carol, "bob")).to_have_attribute("data-muted", "true")
+    await expect(bob.get_by_role("button", name="Unmute microphone")).to_be_visible()
+    mic_live = await bob.evaluate(
+        "window.ephemeraRoom.audio.mic.getAudioTracks().some(t => t.enabled)"
+    )
+    assert not mic_live
+
+    # ---- alice ends the room -------------------------------------------------------------
+    await alice.get_by_role("button", name="End room").click()
+    await (
+        alice.get_by_role("dialog", name="End this room?")
+        .get_by_role("button", name="End room")
+        .click()
+    )
+    for page in (alice, bob, carol):
+        await expect(page.get_by_role("status").filter(has_text="ended")).to_be_visible()
+    async with live.client("alice") as api:
+        assert (await api.get(f"/v1/rooms/{room_id}")).json()["state"] == "ended"
+
+
+async def _grew(page: Page, than: int) -> int:
+    now = await inbound(page)
+    return now if now > than else 0
