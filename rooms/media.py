@@ -39,7 +39,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from rooms.media_port import SendJson
+from rooms.media_port import PublishEvent, SendJson
 from rooms.nodes import NodeRegistry, room_ws_url
 from rooms.relay import Counters, ForwardTrack, RoomRelay
 from rooms.rtp_hook import tap_receiver
@@ -147,9 +147,13 @@ def _parse_sdp(sdp: str) -> SessionDescription:
 class RelayMediaService:
     """The SFU: implements ``rooms.media_port.MediaService``."""
 
-    def __init__(self, settings: Settings, nodes: NodeRegistry) -> None:
+    def __init__(
+        self, settings: Settings, nodes: NodeRegistry, services: dict[str, Any] | None = None
+    ) -> None:
         self.settings = settings
         self.nodes = nodes
+        # The app's services: room events go out through the control plane when it is there.
+        self.services = services if services is not None else {}
         self.rooms: dict[str, RoomMedia] = {}
         # The server itself needs STUN at most (to learn its public address), never TURN.
         stun = [s for s in settings.ice_servers if _urls_start_with(s, "stun")]
@@ -159,10 +163,6 @@ class RelayMediaService:
 
     async def media_ws_url(self, room_id: str) -> str:
         return await self.nodes.room_ws_url(room_id)
-
-    def ice_servers(self) -> list[dict[str, Any]]:
-        """The STUN/TURN servers clients should use (``welcome.ice_servers``)."""
-        return [dict(s) for s in self.settings.ice_servers]
 
     async def signal(
         self, room_id: str, user_id: str, message: dict[str, Any], send: SendJson
@@ -509,8 +509,19 @@ class RelayMediaService:
             self._flush(room)
             changed = room.detector.update(room.relay.speaking_windows())
             if changed is not None:
-                message = {"type": "speaking", "user_ids": list(changed)}
-                await asyncio.gather(*(self._send(p, message) for p in list(room.peers.values())))
+                try:
+                    await self._announce(room, {"type": "speaking", "user_ids": list(changed)})
+                except Exception:  # never let one failure stop the room's ticker
+                    log.exception("media.announce_failed", room=room.id)
+
+    async def _announce(self, room: RoomMedia, event: dict[str, Any]) -> None:
+        """A room event: through the control plane's channel (every participant on every
+        node), or straight to this node's peers when no control plane runs (tests)."""
+        publish: PublishEvent | None = getattr(self.services.get("rooms"), "publish", None)
+        if publish is None:
+            await asyncio.gather(*(self._send(p, event) for p in list(room.peers.values())))
+        else:
+            await publish(room.id, event)
 
 
 def keep_session_formats(offer_sdp: str, remote_sdp: str) -> str:

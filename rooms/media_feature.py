@@ -27,7 +27,7 @@ async def lifespan(state: AppState) -> AsyncIterator[None]:
         heartbeat_seconds=settings.node_heartbeat_seconds,
         ttl_seconds=settings.node_ttl_seconds,
     )
-    service = RelayMediaService(settings, nodes)
+    service = RelayMediaService(settings, nodes, state.services)
     await service.start()
     state.services["media"] = service
     try:

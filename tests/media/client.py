@@ -249,9 +249,9 @@ class Loopback:
 class RoomClient:
     """A participant over the real room WebSocket: control messages, events and media."""
 
-    def __init__(self, ws_base: str, room_id: str, user: str, **rtc: Any) -> None:
-        self.url = f"{ws_base}/v1/rooms/{room_id}/ws?token={token(user)}"
-        self.room_id = room_id
+    def __init__(self, ws_url: str, user: str, **rtc: Any) -> None:
+        """``ws_url`` is a room's ``ws_url`` (``.../v1/rooms/{id}/ws``), without token."""
+        self.url = f"{ws_url}?token={token(user)}"
         self.user = user
         self.rtc_options = rtc
         self.ws: Any = None
@@ -270,6 +270,9 @@ class RoomClient:
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(message))
+
+    async def act(self, kind: str, **fields: Any) -> None:
+        await self.send({"type": kind, **fields})
 
     async def _read(self) -> None:
         try:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ from rooms.nodes import NodeRegistry
 from server.settings import Settings
 from server.store import Keys, connect
 from tests.media.client import Loopback
+from tests.support import LiveServer, free_port
 
 
 @pytest.fixture
@@ -50,3 +51,13 @@ async def participants() -> AsyncIterator[list[Loopback]]:
     yield made
     for p in made:
         await p.close()
+
+
+@pytest.fixture
+def media_server(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
+    """A live server whose public URL is its own (room ws_url points back at it)."""
+    port = free_port()
+    server = LiveServer(make_settings(public_base_url=f"http://127.0.0.1:{port}"), port=port)
+    server.start()
+    yield server
+    server.stop()
