@@ -9,7 +9,7 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.browser.conftest import Browsers
 from tests.browser.helpers import DESKTOP, PHONE, poll, screenshot
-from tests.support import LiveServer
+from tests.support import LiveServer, token
 
 INBOUND = "window.ephemeraRoom.audio.inboundAudioBytes()"
 
@@ -126,3 +126,89 @@ async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, live: Liv
 async def _grew(page: Page, than: int) -> int:
     now = await inbound(page)
     return now if now > than else 0
+
+
+async def test_scheduled_room_invites_roles_and_removal(
+    browsers: Browsers, live: LiveServer
+) -> None:
+    # ---- alice schedules an invited-only room; it is listed as scheduled ---------------
+    alice = await browsers.page("alice", DESKTOP, "#/")
+    await alice.get_by_role("button", name="Start a room").click()
+    form = alice.get_by_role("dialog", name="Start a room")
+    await form.get_by_label("Title").fill("Scheduled chat")
+    await form.get_by_label("Only people I invite").check()
+    await form.get_by_label("Schedule for later").check()
+    await form.get_by_role("button", name="Schedule room").click()
+    await expect(alice.get_by_role("button", name="Start now")).to_be_visible()
+    room_id = str(await alice.locator(".room").get_attribute("data-room-id"))
+    link = f"{live.url}/#/rooms/{room_id}"
+    await screenshot(alice, "room-scheduled", ("phone",))
+
+    bob = await browsers.page("bob", PHONE, "#/")
+    await expect(
+        bob.get_by_role("list", name="Scheduled").locator(f"[data-room-id='{room_id}']")
+    ).to_contain_text("Scheduled chat")
+
+    # Someone signed out who opens the link sees a preview, signs in, and lands in the room.
+    dave = await browsers.page(None, PHONE, link)
+    await expect(dave.locator(".room-preview")).to_contain_text("Scheduled chat")
+    await expect(dave.locator(".room-preview")).to_contain_text("hosted by alice")
+    await dave.get_by_label("Bearer token").fill(token("dave"))
+    await dave.get_by_role("button", name="Sign in").click()
+    await expect(dave.get_by_text("This page joins the room by itself")).to_be_visible()
+
+    # ---- bob and carol wait on the room page; alice starts it -------------------------
+    await bob.goto(link)
+    carol = await browsers.page("carol", PHONE, link)
+    await alice.get_by_role("button", name="Start now").click()
+    for page in (alice, bob, carol, dave):
+        await expect(page.locator(".room .badge-live")).to_be_visible()
+    await expect(alice.get_by_role("heading", name="Listeners (3)")).to_be_visible()
+    # Invited-only: listeners have no hand to raise.
+    await expect(bob.get_by_role("button", name="Raise hand")).to_have_count(0)
+
+    # ---- alice invites carol; carol accepts and goes on stage --------------------------
+    await alice.locator(".listener-grid [data-user-id='carol'] button").click()
+    await (
+        alice.get_by_role("dialog", name="carol")
+        .get_by_role("button", name="Invite to speak")
+        .click()
+    )
+    invite = carol.locator(".banner-invite")
+    await expect(invite).to_contain_text("alice invited you to speak")
+    await screenshot(carol, "room-invited", ("phone",))
+    await invite.get_by_role("button", name="Join as speaker").click()
+    await expect(tile(alice, "carol")).to_have_attribute("data-role", "speaker")
+    await expect(carol.get_by_role("button", name="Mute microphone")).to_be_visible()
+
+    # ---- promote carol to co-host, then back to speaker; she steps down ----------------
+    await tile(alice, "carol").get_by_role("button").click()
+    await (
+        alice.get_by_role("dialog", name="carol").get_by_role("button", name="Make co-host").click()
+    )
+    await expect(tile(bob, "carol")).to_have_attribute("data-role", "cohost")
+    # A co-host moderates listeners too.
+    await carol.locator(".listener-grid [data-user-id='bob'] button").click()
+    await expect(
+        carol.get_by_role("dialog", name="bob").get_by_role("button", name="Invite to speak")
+    ).to_be_visible()
+    await carol.get_by_role("dialog", name="bob").get_by_role("button", name="Close").click()
+    await tile(alice, "carol").get_by_role("button").click()
+    await (
+        alice.get_by_role("dialog", name="carol").get_by_role("button", name="Make speaker").click()
+    )
+    await expect(tile(bob, "carol")).to_have_attribute("data-role", "speaker")
+    await carol.get_by_role("button", name="Step down").click()
+    await expect(tile(alice, "carol")).to_have_count(0)
+    await expect(alice.locator(".listener-grid [data-user-id='carol']")).to_be_visible()
+
+    # ---- alice removes bob --------------------------------------------------------------
+    await alice.locator(".listener-grid [data-user-id='bob'] button").click()
+    await (
+        alice.get_by_role("dialog", name="bob")
+        .get_by_role("button", name="Remove from room")
+        .click()
+    )
+    await expect(bob.get_by_role("status")).to_contain_text("You were removed from this room.")
+    await expect(alice.locator(".listener-grid [data-user-id='bob']")).to_have_count(0)
+    await expect(bob.get_by_role("button", name="Try again")).to_have_count(0)

@@ -192,3 +192,65 @@ async def test_viewer_keys_tap_and_hold(browsers: Browsers, live: LiveServer) ->
     await bob.keyboard.press("Escape")
     await expect(viewer).to_have_count(0)
     await expect(bob.locator(".tray-link[data-author='alice']")).to_be_visible()
+
+
+def webm_bytes(seconds: float = 2.0, fps: int = 10) -> bytes:
+    """A small VP8 WebM clip whose colour changes every frame."""
+    import av
+    import numpy as np
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="webm") as container:
+        stream = container.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 180, 320, "yuv420p"
+        for i in range(int(seconds * fps)):
+            pixels = np.full((320, 180, 3), (40 + i * 9) % 256, dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+async def test_video_story_plays_its_length_and_bad_files_get_clear_errors(
+    browsers: Browsers, live: LiveServer
+) -> None:
+    async with live.client("bob") as bob_api:
+        await bob_api.put("/v1/users/alice/follow")
+    alice = await browsers.page("alice", PHONE, "#/compose?kind=video")
+    await expect(alice.get_by_role("radio", name="Video")).to_be_checked()
+
+    # Bytes that are no video: the server's reason is shown, nothing is published.
+    bogus: FilePayload = {"name": "clip.webm", "mimeType": "video/webm", "buffer": b"not a video"}
+    await alice.locator("#story-file").set_input_files(files=[bogus])
+    await alice.get_by_role("button", name="Share story").click()
+    await expect(alice.get_by_role("alert")).to_contain_text("video")
+    await expect(alice.get_by_role("heading", name="New story")).to_be_visible()
+
+    clip: FilePayload = {"name": "clip.webm", "mimeType": "video/webm", "buffer": webm_bytes()}
+    await alice.locator("#story-file").set_input_files(files=[clip])
+    await expect(alice.get_by_label("Video preview")).to_be_visible()
+    await expect(alice.get_by_role("alert")).to_be_hidden()
+    await screenshot(alice, "composer-video")
+    await alice.get_by_role("button", name="Share story").click()
+    await expect(alice.get_by_role("link", name="Your story: 1 story, all seen")).to_be_visible()
+    async with live.client("alice") as alice_api:
+        (story,) = (await alice_api.get("/v1/users/alice/stories")).json()["stories"]
+    assert story["kind"] == "video"
+    assert abs(story["media"]["duration"] - 2.0) < 0.3
+
+    bob = await browsers.page("bob", PHONE, "#/")
+    await bob.locator(".tray-link[data-author='alice']").click()
+    viewer = bob.get_by_role("dialog", name="Stories by alice")
+    await expect(viewer).to_have_attribute("data-kind", "video")
+    video = viewer.locator("video")
+    duration = await poll(lambda: video.evaluate("v => v.duration || 0"), "the video loads")
+    assert abs(duration - story["media"]["duration"]) < 0.3
+    # The bar follows the video's own clock, and the story ends when the video does.
+    await poll(lambda: _greater(bob, 0, 0), "the video's segment fills")
+    await poll(lambda: video.evaluate("v => v.currentTime > 0"), "the video plays")
+    await expect(viewer).to_have_count(0)
+    await expect(bob.locator(".tray-link[data-author='alice']")).to_have_attribute(
+        "data-seen", "true"
+    )

@@ -11,6 +11,7 @@ import { RoomSocket } from './socket.js';
 
 const enc = encodeURIComponent;
 const STAGE = ['host', 'cohost', 'speaker'];
+const RANK = { host: 3, cohost: 2, speaker: 1, listener: 0 };
 const ROLE_LABEL = { host: 'Host', cohost: 'Co-host', speaker: 'Speaker', listener: 'Listener' };
 const ROOM_REACTIONS_FALLBACK = ['👏', '❤️', '😂', '💯', '🔥', '🙌'];
 
@@ -210,7 +211,7 @@ class RoomPage {
         error,
       ),
     );
-    this.renderControlsIdle();
+    mount(this.controls);
     clearInterval(this.pollTimer);
     this.pollTimer = setInterval(async () => {
       try {
@@ -219,7 +220,6 @@ class RoomPage {
           this.room = fresh;
           clearInterval(this.pollTimer);
           this.renderHeader();
-          this.rebuildBody();
           this.start();
         }
       } catch {
@@ -271,6 +271,7 @@ class RoomPage {
 
   join() {
     const url = this.room.ws_url || `${location.origin.replace(/^http/, 'ws')}/v1/rooms/${enc(this.room.id)}/ws`;
+    this.rebuildBody();
     this.renderControlsIdle();
     this.socket = new RoomSocket(
       url,
@@ -716,18 +717,18 @@ class RoomPage {
         },
         label,
       );
-    if (!isMe && moderates(mine) && p.role !== 'host') {
-      const hostOnly = mine.role === 'host';
+    // Mirrors the server's rules (rooms/rules.py): moderating needs a strictly higher rank.
+    if (!isMe && moderates(mine) && RANK[mine.role] > RANK[p.role]) {
       if (p.role === 'listener') {
         if (p.hand_raised) actions.push(act('Accept hand', 'hand.accept', { user_id: userId }));
         else if (!p.invited) actions.push(act('Invite to speak', 'invite.send', { user_id: userId }));
         else actions.push(h('p', { class: 'hint' }, 'Invitation sent.'));
       }
       if (onStage(p) && !p.muted) actions.push(act('Mute', 'mute', { user_id: userId }));
-      if (p.role === 'speaker' && hostOnly) actions.push(act('Make co-host', 'role.cohost', { user_id: userId }));
-      if (p.role === 'cohost' && hostOnly) actions.push(act('Make speaker', 'role.demote', { user_id: userId }));
+      if (p.role === 'speaker' && mine.role === 'host') actions.push(act('Make co-host', 'role.cohost', { user_id: userId }));
+      if (p.role === 'cohost') actions.push(act('Make speaker', 'role.demote', { user_id: userId }));
       if (p.role === 'speaker') actions.push(act('Move to listeners', 'role.demote', { user_id: userId }));
-      if (p.role !== 'cohost' || hostOnly) actions.push(act('Remove from room', 'remove', { user_id: userId }, true));
+      actions.push(act('Remove from room', 'remove', { user_id: userId }, true));
     }
     const follow = h('div', { class: 'follow-slot' });
     const dialog = sheet(
