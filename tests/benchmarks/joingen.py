@@ -1,0 +1,70 @@
+"""Room join/event load from its own process: ``python -m tests.benchmarks.joingen SPEC_JSON``.
+
+SPEC: {"ws_url", "room_id", "concurrency", "seconds", "prefix"}. Each worker, in a closed loop,
+joins the room as its own user (timing connect -> ``welcome``), raises a hand (timing send ->
+its own ``participant.updated`` echo), and leaves.
+Prints one JSON result line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import WebSocketException
+
+from tests.benchmarks.loadgen import percentile
+from tests.support import token
+
+
+async def run(spec: dict[str, Any]) -> dict[str, Any]:
+    joins: list[float] = []
+    events: list[float] = []
+    errors: dict[str, int] = {}
+    deadline = time.monotonic() + spec["seconds"]
+
+    async def worker(n: int) -> None:
+        user = f"{spec['prefix']}{n}"
+        url = f"{spec['ws_url']}/v1/rooms/{spec['room_id']}/ws?token={token(user)}"
+        while time.monotonic() < deadline:
+            try:
+                start = time.perf_counter()
+                async with connect(url, open_timeout=30) as ws:
+                    while json.loads(await ws.recv())["type"] != "welcome":
+                        pass
+                    joins.append(time.perf_counter() - start)
+                    sent = time.perf_counter()
+                    await ws.send(json.dumps({"type": "hand.raise"}))
+                    while True:
+                        msg = json.loads(await ws.recv())
+                        if msg["type"] == "error":
+                            raise RuntimeError(msg["error"]["code"] if "error" in msg else msg)
+                        p = msg.get("participant", {})
+                        if msg["type"] == "participant.updated" and p.get("user_id") == user:
+                            break
+                    events.append(time.perf_counter() - sent)
+            except (OSError, WebSocketException, RuntimeError, TimeoutError) as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                await asyncio.sleep(0.1)
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(n) for n in range(spec["concurrency"])))
+    elapsed = time.monotonic() - started
+    return {
+        "concurrency": spec["concurrency"],
+        "joins": len(joins),
+        "joins_per_s": len(joins) / elapsed,
+        "join_p50_ms": percentile(joins, 0.5) * 1000,
+        "join_p99_ms": percentile(joins, 0.99) * 1000,
+        "event_p50_ms": percentile(events, 0.5) * 1000,
+        "event_p99_ms": percentile(events, 0.99) * 1000,
+        "errors": errors,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run(json.loads(sys.argv[1])))))
