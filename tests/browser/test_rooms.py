@@ -71,6 +71,8 @@ async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, live: Liv
     assert await inbound(carol) == quiet
 
     # ---- bob raises his hand, alice accepts: bob's microphone opens --------------------
+    # Listeners are never asked for the microphone.
+    assert await bob.evaluate("window.ephemeraRoom.audio.mic") is None
     await bob.get_by_role("button", name="Raise hand").click()
     await expect(bob.get_by_role("button", name="Lower hand")).to_be_visible()
     hands = alice.get_by_role("region", name="Raised hands (1)")
@@ -79,6 +81,10 @@ async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, live: Liv
     await hands.get_by_role("button", name="Accept bob's hand").click()
     await expect(tile(carol, "bob")).to_have_attribute("data-role", "speaker")
     await expect(bob.get_by_role("button", name="Mute microphone")).to_be_visible()
+    await poll(
+        lambda: bob.evaluate("Boolean(window.ephemeraRoom.audio.mic)"),
+        "bob's microphone opens once he is a speaker",
+    )
 
     # ---- carol hears bob ---------------------------------------------------------------
     if await carol.get_by_role("button", name="Tap to listen").is_visible():
@@ -97,6 +103,7 @@ async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, live: Liv
     await carol.get_by_role("button", name="React 👏").click()
     await expect(alice.locator(".float").filter(has_text="👏")).to_have_count(1)
 
+    assert await carol.evaluate("window.ephemeraRoom.audio.mic") is None
     await screenshot(carol, "room-listener")
     await screenshot(bob, "room-speaker")
 

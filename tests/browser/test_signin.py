@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.browser.conftest import Browsers
-from tests.browser.helpers import PHONE
+from tests.browser.helpers import DESKTOP, PHONE
 from tests.support import LiveServer, token
 
 
@@ -47,3 +47,15 @@ async def test_sign_in_with_pasted_token_and_follow(browsers: Browsers, live: Li
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("form", name="Sign in")).to_be_visible()
     assert await page.evaluate("localStorage.getItem('ephemera.token')") is None
+
+
+async def test_api_docs_page_lists_the_endpoints(browsers: Browsers, live: LiveServer) -> None:
+    page = await browsers.page(None, DESKTOP, f"{live.url}/docs")
+    async with live.client() as anon:
+        paths = (await anon.get("/openapi.json")).json()["paths"]
+    ops = page.locator(".op")
+    await expect(ops).to_have_count(sum(len(methods) for methods in paths.values()))
+    await expect(page.locator("#ops")).to_contain_text("/v1/stories/tray")
+    await expect(page.get_by_role("link", name="Open the web client")).to_have_attribute(
+        "href", "/"
+    )

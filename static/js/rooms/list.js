@@ -40,21 +40,32 @@ function roomCard(room) {
 }
 
 async function section(container, state, title, empty) {
-  const list = h('ul', { class: 'room-list', 'aria-label': title });
-  mount(container, h('h2', { class: 'section-title' }, title), list);
+  let rooms;
+  let problem = null;
   try {
-    const { rooms } = await api('/v1/rooms', { query: { state } });
-    if (rooms.length === 0) list.append(h('li', { class: 'empty' }, empty));
-    for (const room of rooms) list.append(roomCard(room));
+    ({ rooms } = await api('/v1/rooms', { query: { state } }));
   } catch (e) {
-    list.append(h('li', { class: 'form-error', role: 'alert' }, `Rooms are unavailable: ${describeError(e)}`));
+    problem = describeError(e);
   }
+  // Refreshes re-render only when something changed, so focus and scroll stay put.
+  const key = problem || JSON.stringify(rooms.map((r) => [r.id, r.title, r.state, r.listener_count, r.speaker_count]));
+  if (container.dataset.key === key) return;
+  container.dataset.key = key;
+  const list = h('ul', { class: 'room-list', 'aria-label': title });
+  if (problem) list.append(h('li', { class: 'form-error', role: 'alert' }, `Rooms are unavailable: ${problem}`));
+  else if (rooms.length === 0) list.append(h('li', { class: 'empty' }, empty));
+  else for (const room of rooms) list.append(roomCard(room));
+  mount(container, h('h2', { class: 'section-title' }, title), list);
 }
 
 export async function renderRoomLists(container) {
-  const live = h('section', { class: 'rooms-live' });
-  const scheduled = h('section', { class: 'rooms-scheduled' });
-  mount(container, live, scheduled);
+  let live = container.querySelector('.rooms-live');
+  let scheduled = container.querySelector('.rooms-scheduled');
+  if (!live || !scheduled) {
+    live = h('section', { class: 'rooms-live' });
+    scheduled = h('section', { class: 'rooms-scheduled' });
+    mount(container, live, scheduled);
+  }
   await Promise.all([
     section(live, 'live', 'Live now', 'No live rooms right now. Start one!'),
     section(scheduled, 'scheduled', 'Scheduled', 'Nothing scheduled.'),
