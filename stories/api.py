@@ -317,14 +317,14 @@ async def list_story_mutes(ctx: Ctx, query: PageQuery) -> UserPage:
 async def mute_stories(ctx: Ctx, user_id: str) -> None:
     """Mute a user's stories: they leave the caller's tray; following is unchanged."""
     store = service(ctx).store
-    await store.set_listed(store.mutes_key(ctx.user), other_user(ctx, user_id), True)
+    await store.set_muted(ctx.user, other_user(ctx, user_id), True)
 
 
 @api.delete("/v1/me/story-mutes/{user_id}")
 async def unmute_stories(ctx: Ctx, user_id: str) -> None:
     """Unmute a user's stories."""
     store = service(ctx).store
-    await store.set_listed(store.mutes_key(ctx.user), other_user(ctx, user_id), False)
+    await store.set_muted(ctx.user, other_user(ctx, user_id), False)
 
 
 @api.get("/v1/me/story-hidden")
@@ -339,14 +339,14 @@ async def list_story_hidden(ctx: Ctx, query: PageQuery) -> UserPage:
 async def hide_stories_from(ctx: Ctx, user_id: str) -> None:
     """Hide all the caller's stories (present and future) from a user."""
     store = service(ctx).store
-    await store.set_listed(store.hidden_key(ctx.user), other_user(ctx, user_id), True)
+    await store.set_hidden(ctx.user, other_user(ctx, user_id), True)
 
 
 @api.delete("/v1/me/story-hidden/{user_id}")
 async def unhide_stories_from(ctx: Ctx, user_id: str) -> None:
     """Stop hiding the caller's stories from a user."""
     store = service(ctx).store
-    await store.set_listed(store.hidden_key(ctx.user), other_user(ctx, user_id), False)
+    await store.set_hidden(ctx.user, other_user(ctx, user_id), False)
 
 
 # --- one author, one story ---------------------------------------------------------------

@@ -142,3 +142,28 @@ class InboxItem:
             )
         except (KeyError, ValueError):
             return None
+
+
+@dataclass(frozen=True)
+class StoryRef:
+    """What the tray needs of one story, kept in the author's ``meta`` hash (field = id)."""
+
+    id: str
+    created_at: float
+    expires_at: float
+    audience: str
+
+    def encode(self) -> str:
+        return f"{self.created_at!r} {self.expires_at!r} {self.audience}"
+
+    @classmethod
+    def decode(cls, story_id: str, raw: str) -> StoryRef | None:
+        try:
+            created, expires, audience = raw.split(" ")
+            return cls(story_id, float(created), float(expires), audience)
+        except ValueError:
+            return None
+
+    @classmethod
+    def of(cls, story: Story) -> StoryRef:
+        return cls(story.id, story.created_at, story.expires_at, story.audience)

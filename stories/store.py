@@ -6,11 +6,19 @@ Keys (under the configured prefix; ``{...}`` are cluster hash tags):
 * ``st:{<id>}:viewers``    zset viewer -> first seen time; same EXPIREAT
 * ``st:{<id>}:items``      set of inbox item ids about this story; same EXPIREAT
 * ``st:by:{<author>}``     zset story id -> expires_at (the author's live stories)
+* ``st:meta:{<author>}``   hash story id -> "created expires audience" (what the tray needs)
+* ``st:active``            zset author -> expiry of their newest story (who has stories)
+* ``st:seen:{<viewer>}``   zset story id -> its expiry (stories the viewer has seen)
 * ``st:due``               zset story id -> expires_at, or a lease time once claimed (sweeper)
 * ``st:inbox:{<author>}``  zset item id -> created time
 * ``st:item:<item id>``    hash: one reply or reaction; EXPIREAT its story's expiry + grace
 * ``st:mutes:{<user>}``    zset author -> time (authors whose stories leave the user's tray)
 * ``st:hidden:{<author>}`` zset user -> time (users the author hides stories from)
+* ``st:hidden_from:{<user>}`` zset author -> time (the same list, read the other way)
+
+The per-story keys and the per-author/per-viewer indexes get EXPIREATs (pushed later as newer
+stories arrive); ``st:active`` and ``st:due`` are global indexes whose entries carry their
+expiry as the score and are trimmed by the sweeper.
 """
 
 from __future__ import annotations
@@ -25,19 +33,27 @@ from redis.asyncio import Redis
 from server.graph import Graph
 from server.store import Keys
 from stories import rules
-from stories.model import InboxItem, Story
+from stories.model import InboxItem, Story, StoryRef
 from stories.rules import Cursor, Relation, TrayEntry, TrayStory
 
 STORY_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 
-# Adds a story to its author's index unless the author already has ``max`` live stories.
-# One key, so it is atomic and cluster-safe; expired entries are trimmed on the way.
+# Adds a story to its author's index and tray metadata unless the author already has
+# ``max`` live stories; expired entries are trimmed on the way. Both keys share the
+# author's hash tag, so the script is atomic and cluster-safe.
 RESERVE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-if redis.call('EXPIRETIME', KEYS[1]) < tonumber(ARGV[5]) then
-  redis.call('EXPIREAT', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+for _, key in ipairs(KEYS) do
+  if redis.call('EXPIRETIME', key) < tonumber(ARGV[6]) then
+    redis.call('EXPIREAT', key, ARGV[6])
+  end
 end
 return 1
 """
@@ -58,13 +74,11 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
 
-# Pushes a key's EXPIREAT later, never earlier.
-EXTEND = """
-if redis.call('EXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('EXPIREAT', KEYS[1], ARGV[1])
-end
-return 1
-"""
+
+def _extend(p: Any, key: str, expire_at: int) -> None:
+    """Queue an EXPIREAT that only ever moves the key's expiry later (NX sets the first one)."""
+    p.expireat(key, expire_at, nx=True)
+    p.expireat(key, expire_at, gt=True)
 
 
 def _mapping(h: dict[str, str]) -> dict[Any, Any]:
@@ -89,7 +103,6 @@ class StoryStore:
         self._reserve = redis.register_script(RESERVE)
         self._claim = redis.register_script(CLAIM)
         self._update = redis.register_script(UPDATE_IF_EXISTS)
-        self._extend = redis.register_script(EXTEND)
 
     # --- key names ---------------------------------------------------------------------
 
@@ -104,6 +117,15 @@ class StoryStore:
 
     def by_author_key(self, author: str) -> str:
         return self.k("st", "by", "{" + author + "}")
+
+    def meta_key(self, author: str) -> str:
+        return self.k("st", "meta", "{" + author + "}")
+
+    def active_key(self) -> str:
+        return self.k("st", "active")
+
+    def seen_key(self, viewer: str) -> str:
+        return self.k("st", "seen", "{" + viewer + "}")
 
     def due_key(self) -> str:
         return self.k("st", "due")
@@ -120,6 +142,9 @@ class StoryStore:
     def hidden_key(self, author: str) -> str:
         return self.k("st", "hidden", "{" + author + "}")
 
+    def hidden_from_key(self, user: str) -> str:
+        return self.k("st", "hidden_from", "{" + user + "}")
+
     def _expire_at(self, story: Story) -> int:
         return rules.redis_expire_at(story.expires_at, self.grace)
 
@@ -135,8 +160,15 @@ class StoryStore:
     async def reserve(self, story: Story, max_active: int, now: float) -> bool:
         """Take one of the author's ``max_active`` slots; False when they are all used."""
         ok = await self._reserve(
-            keys=[self.by_author_key(story.author)],
-            args=[repr(now), max_active, repr(story.expires_at), story.id, self._expire_at(story)],
+            keys=[self.by_author_key(story.author), self.meta_key(story.author)],
+            args=[
+                repr(now),
+                max_active,
+                repr(story.expires_at),
+                story.id,
+                StoryRef.of(story).encode(),
+                self._expire_at(story),
+            ],
         )
         return bool(ok)
 
@@ -145,6 +177,7 @@ class StoryStore:
         async with self.r.pipeline(transaction=False) as p:
             p.hset(key, mapping=_mapping(story.to_hash()))
             p.expireat(key, self._expire_at(story))
+            p.zadd(self.active_key(), {story.author: story.expires_at}, gt=True)
             await p.execute()
 
     async def update_flags(self, sid: str, fields: dict[str, bool]) -> bool:
@@ -163,11 +196,13 @@ class StoryStore:
             raw, item_ids = await p.execute()
         story = Story.from_hash(raw)
         author = story.author if story else raw.get("author") or author
+        await self._forget_seen(sid)
         async with self.r.pipeline(transaction=False) as p:
             p.delete(self.story_key(sid), self.viewers_key(sid), self.items_key(sid))
             p.zrem(self.due_key(), sid)
             if author:
                 p.zrem(self.by_author_key(author), sid)
+                p.hdel(self.meta_key(author), sid)
                 if item_ids:
                     p.zrem(self.inbox_key(author), *item_ids)
             for item_id in item_ids:
@@ -175,14 +210,26 @@ class StoryStore:
             await p.execute()
         return story
 
+    async def _forget_seen(self, sid: str, chunk: int = 1000) -> None:
+        """Take the story out of its viewers' seen sets, a thousand viewers per round trip."""
+        key = self.viewers_key(sid)
+        start = 0
+        while viewers := await self.r.zrange(key, start, start + chunk - 1):
+            async with self.r.pipeline(transaction=False) as p:
+                for viewer in viewers:
+                    p.zrem(self.seen_key(str(viewer)), sid)
+                await p.execute()
+            start += chunk
+
     async def claim_due(self, now: float, lease_seconds: float, batch: int) -> list[str]:
         ids = await self._claim(
             keys=[self.due_key()], args=[repr(now), repr(now + lease_seconds), batch]
         )
         return [str(i) for i in ids]
 
-    async def release(self, sid: str) -> None:
-        await self.r.zrem(self.due_key(), sid)
+    async def trim_active(self, now: float) -> None:
+        """Forget authors whose newest story has expired."""
+        await self.r.zremrangebyscore(self.active_key(), "-inf", repr(now))
 
     # --- reading -----------------------------------------------------------------------
 
@@ -195,32 +242,23 @@ class StoryStore:
             return None
         return story
 
-    def _queue_relation(self, p: Any, viewer: str, author: str) -> None:
+    async def relation(self, viewer: str, author: str) -> Relation:
+        if viewer == author:
+            return Relation(is_author=True)
         g = self.graph
-        p.zscore(g._following(viewer), author)
-        p.zscore(g._close(author), viewer)
-        p.zscore(g._blocks(viewer), author)
-        p.zscore(g._blocks(author), viewer)
-        p.zscore(self.hidden_key(author), viewer)
-
-    @staticmethod
-    def _relation(viewer: str, author: str, replies: list[Any]) -> Relation:
-        follows, close, blocked_by_viewer, blocked_by_author, hidden = replies
+        async with self.r.pipeline(transaction=False) as p:
+            p.zscore(g._following(viewer), author)
+            p.zscore(g._close(author), viewer)
+            p.zscore(g._blocks(viewer), author)
+            p.zscore(g._blocks(author), viewer)
+            p.zscore(self.hidden_key(author), viewer)
+            follows, close, blocked_by_viewer, blocked_by_author, hidden = await p.execute()
         return Relation(
-            is_author=viewer == author,
             follows=follows is not None,
             close_friend=close is not None,
             blocked=blocked_by_viewer is not None or blocked_by_author is not None,
             hidden=hidden is not None,
         )
-
-    async def relation(self, viewer: str, author: str) -> Relation:
-        if viewer == author:
-            return Relation(is_author=True)
-        async with self.r.pipeline(transaction=False) as p:
-            self._queue_relation(p, viewer, author)
-            replies = await p.execute()
-        return self._relation(viewer, author, replies)
 
     async def author_stories(self, author: str, now: float) -> list[Story]:
         """The author's live stories, oldest first."""
@@ -261,9 +299,13 @@ class StoryStore:
     async def mark_seen(self, story: Story, viewer: str, now: float) -> None:
         """Idempotent: the first view's time is kept (ZADD NX), so a viewer counts once."""
         key = self.viewers_key(story.id)
+        seen = self.seen_key(viewer)
         async with self.r.pipeline(transaction=False) as p:
             p.zadd(key, {viewer: now}, nx=True)
             p.expireat(key, self._expire_at(story))
+            p.zadd(seen, {story.id: story.expires_at})
+            p.zremrangebyscore(seen, "-inf", repr(now))
+            _extend(p, seen, self._expire_at(story))
             await p.execute()
 
     async def viewers_page(self, sid: str, cursor: Cursor | None, limit: int) -> ViewerPage:
@@ -294,69 +336,95 @@ class StoryStore:
     # --- the tray ----------------------------------------------------------------------
 
     async def tray(self, viewer: str, now: float) -> tuple[list[TrayEntry], int]:
-        """The viewer's tray and the number of Redis round trips it took (always <= 3)."""
+        """The viewer's tray and the number of Redis round trips it took (at most 4).
+
+        Commands: 6, plus one per 1,000 followed authors, plus 2 per followed author who has
+        live stories, plus 1 per such author with a close-friends story; never one per
+        followed author."""
         g = self.graph
-        live = (f"({now!r}", "+inf")
-        # 1: whom the viewer follows, mutes and blocks, and their own live stories.
+        # 1: the viewer's own lists, the stories they saw, and their own stories.
         async with self.r.pipeline(transaction=False) as p:
             p.zrange(g._following(viewer), 0, -1)
             p.zrange(self.mutes_key(viewer), 0, -1)
             p.zrange(g._blocks(viewer), 0, -1)
-            p.zrangebyscore(self.by_author_key(viewer), *live)
-            following, muted, blocked, own_ids = await p.execute()
+            p.zrange(self.hidden_from_key(viewer), 0, -1)
+            p.zrangebyscore(self.seen_key(viewer), f"({now!r}", "+inf")
+            p.hgetall(self.meta_key(viewer))
+            following, muted, blocked, hidden_from, seen_ids, own_meta = await p.execute()
         round_trips = 1
-        skip = set(muted) | set(blocked) | {viewer}
+        seen = set(seen_ids)
+        skip = set(muted) | set(blocked) | set(hidden_from) | {viewer}
         candidates = [a for a in following if a not in skip]
-        # 2: which of them have live stories (one ZRANGEBYSCORE each, one round trip).
-        ids_by_author: dict[str, list[str]] = {}
-        if candidates:
-            async with self.r.pipeline(transaction=False) as p:
-                for author in candidates:
-                    p.zrangebyscore(self.by_author_key(author), *live)
-                replies = await p.execute()
-            round_trips += 1
-            ids_by_author = {a: ids for a, ids in zip(candidates, replies, strict=True) if ids}
-        if own_ids:
-            ids_by_author[viewer] = own_ids
-        if not ids_by_author:
-            return [], round_trips
-        # 3: the relation facts of authors with stories, each story, and its seen flag.
+        own = self._tray_entry(viewer, self._live_refs(own_meta, now), None, seen)
+        if not candidates:
+            return rules.order_tray(own, []), round_trips
+
+        # 2: which of them have live stories: one ZMSCORE per 1,000 authors.
+        chunks = [candidates[i : i + 1000] for i in range(0, len(candidates), 1000)]
         async with self.r.pipeline(transaction=False) as p:
-            for author, ids in ids_by_author.items():
-                if author != viewer:
-                    self._queue_relation(p, viewer, author)
-                for sid in ids:
-                    p.hmget(self.story_key(sid), "audience", "created_at", "expires_at")
-                    p.zscore(self.viewers_key(sid), viewer)
+            for chunk in chunks:
+                p.zmscore(self.active_key(), chunk)
             replies = await p.execute()
         round_trips += 1
-        at = 0
-        own: TrayEntry | None = None
-        others: list[TrayEntry] = []
-        for author, ids in ids_by_author.items():
-            rel = Relation(is_author=True)
-            if author != viewer:
-                rel = self._relation(viewer, author, replies[at : at + 5])
-                at += 5
-            visible: list[TrayStory] = []
-            for sid in ids:
-                fields: list[Any] = replies[at]
-                audience, created, expires = fields
-                seen_at = replies[at + 1]
-                at += 2
-                if audience is None or not rules.is_live(float(expires), now):
-                    continue
-                if rules.may_view(audience, rel):
-                    seen = author == viewer or seen_at is not None
-                    visible.append(TrayStory(id=sid, created_at=float(created), seen=seen))
-            entry = rules.tray_entry(author, visible)
-            if entry is None:
-                continue
-            if author == viewer:
-                own = entry
-            else:
-                others.append(entry)
+        scores = [score for reply in replies for score in reply]
+        live = [a for a, sc in zip(candidates, scores, strict=True) if sc is not None and sc > now]
+        if not live:
+            return rules.order_tray(own, []), round_trips
+
+        # 3: their stories' tray metadata, and whether they blocked the viewer.
+        async with self.r.pipeline(transaction=False) as p:
+            for author in live:
+                p.hgetall(self.meta_key(author))
+                p.zscore(g._blocks(author), viewer)
+            replies = await p.execute()
+        round_trips += 1
+        refs_by_author = {
+            author: self._live_refs(meta, now)
+            for author, meta, blocker in zip(live, replies[::2], replies[1::2], strict=True)
+            if blocker is None
+        }
+
+        # 4 (only if needed): is the viewer a close friend of authors with such stories?
+        ask = [
+            a
+            for a, refs in refs_by_author.items()
+            if any(r.audience == "close_friends" for r in refs)
+        ]
+        close: set[str] = set()
+        if ask:
+            async with self.r.pipeline(transaction=False) as p:
+                for author in ask:
+                    p.zscore(g._close(author), viewer)
+                replies = await p.execute()
+            round_trips += 1
+            close = {a for a, score in zip(ask, replies, strict=True) if score is not None}
+
+        others = [
+            entry
+            for author, refs in refs_by_author.items()
+            if (entry := self._tray_entry(author, refs, author in close, seen)) is not None
+        ]
         return rules.order_tray(own, others), round_trips
+
+    @staticmethod
+    def _live_refs(meta: dict[str, str], now: float) -> list[StoryRef]:
+        refs = (StoryRef.decode(sid, raw) for sid, raw in meta.items())
+        return [r for r in refs if r is not None and rules.is_live(r.expires_at, now)]
+
+    @staticmethod
+    def _tray_entry(
+        author: str, refs: list[StoryRef], close_friend: bool | None, seen: set[str]
+    ) -> TrayEntry | None:
+        """``close_friend`` None means the viewer is the author."""
+        is_author = close_friend is None
+        # Followed, not blocked either way, not hidden from: checked by the caller.
+        rel = Relation(is_author=is_author, follows=True, close_friend=bool(close_friend))
+        visible = [
+            TrayStory(id=r.id, created_at=r.created_at, seen=is_author or r.id in seen)
+            for r in refs
+            if rules.may_view(r.audience, rel)
+        ]
+        return rules.tray_entry(author, visible)
 
     # --- replies and reactions ---------------------------------------------------------
 
@@ -368,8 +436,8 @@ class StoryStore:
             p.sadd(self.items_key(item.story_id), item.id)
             p.expireat(self.items_key(item.story_id), expire_at)
             p.zadd(self.inbox_key(author), {item.id: item.created_at})
+            _extend(p, self.inbox_key(author), expire_at)
             await p.execute()
-        await self._extend(keys=[self.inbox_key(author)], args=[expire_at])
 
     async def inbox_page(
         self, author: str, cursor: Cursor | None, limit: int, now: float
@@ -406,11 +474,23 @@ class StoryStore:
 
     # --- mutes and the hide list -------------------------------------------------------
 
-    async def set_listed(self, key: str, user: str, on: bool) -> None:
+    async def set_muted(self, user: str, author: str, on: bool) -> None:
         if on:
-            await self.r.zadd(key, {user: time.time()}, nx=True)
+            await self.r.zadd(self.mutes_key(user), {author: time.time()}, nx=True)
         else:
-            await self.r.zrem(key, user)
+            await self.r.zrem(self.mutes_key(user), author)
+
+    async def set_hidden(self, author: str, user: str, on: bool) -> None:
+        """Both directions: the author lists whom they hide from; the tray reads it per viewer."""
+        async with self.r.pipeline(transaction=False) as p:
+            if on:
+                now = time.time()
+                p.zadd(self.hidden_key(author), {user: now}, nx=True)
+                p.zadd(self.hidden_from_key(user), {author: now}, nx=True)
+            else:
+                p.zrem(self.hidden_key(author), user)
+                p.zrem(self.hidden_from_key(user), author)
+            await p.execute()
 
     async def list_page(self, key: str, offset: int, limit: int) -> tuple[list[str], int | None]:
         """Newest first, offset cursors like the graph's lists."""

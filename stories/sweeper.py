@@ -51,6 +51,7 @@ class Sweeper:
                 SWEPT.inc()
                 done += 1
             if len(ids) < self.batch:
+                await self.service.store.trim_active(at)
                 return done
 
     async def run(self) -> None:

@@ -48,9 +48,11 @@ async def story_keys(redis: Redis, srv: LiveServer) -> list[str]:
 
 
 async def story_data_keys(redis: Redis, srv: LiveServer) -> list[str]:
-    """Story keys other than the user lists (mutes, hide lists) and empty bookkeeping."""
+    """Keys holding anything about a story. Left out: user settings (mutes, hide lists) and
+    ``st:active``, which only says an author may have stories (trimmed after expiry)."""
     keys = await story_keys(redis, srv)
-    return [k for k in keys if ":mutes:" not in k and ":hidden:" not in k]
+    settings = (":mutes:", ":hidden:", ":hidden_from:")
+    return [k for k in keys if not any(s in k for s in settings) and not k.endswith(":active")]
 
 
 def media_files(srv: LiveServer) -> list[Path]:

@@ -73,6 +73,7 @@ def video(
         with av.open(path, "w", format=fmt) as out:
             out.metadata.update(metadata or {})
             stream = out.add_stream(codec, rate=fps)
+            assert isinstance(stream, av.VideoStream)
             stream.width, stream.height = size
             stream.pix_fmt = "yuv420p"
             for i in range(round(seconds * fps)):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import httpx
 from redis.asyncio import Redis
 
+from server.graph import Graph
+from server.store import Keys
 from tests.stories.conftest import Clients, follow, publish, story_data_keys
 from tests.support import LiveServer
 
@@ -335,9 +337,21 @@ async def test_audiences(clients: Clients) -> None:
 
     tray = (await clients("fol").get("/v1/stories/tray")).json()["entries"]
     assert tray[0]["story_count"] == 2  # the close-friends story is not counted for fol
+    tray = (await clients("friend").get("/v1/stories/tray")).json()["entries"]
+    assert tray[0]["story_count"] == 3 and tray[0]["start_story_id"] == followers["id"]
+    # Only the close-friends story is unseen: the tray starts there.
+    for sid in (followers["id"], public["id"]):
+        await clients("friend").post(f"/v1/stories/{sid}/seen")
+    tray = (await clients("friend").get("/v1/stories/tray")).json()["entries"]
+    assert (tray[0]["unseen_count"], tray[0]["start_story_id"]) == (1, close["id"])
+    await clients("ann").delete("/v1/me/close-friends/friend")
+    tray = (await clients("friend").get("/v1/stories/tray")).json()["entries"]
+    assert (tray[0]["story_count"], tray[0]["all_seen"]) == (2, True)
 
 
-async def test_blocks_hide_everything_both_ways(clients: Clients) -> None:
+async def test_blocks_hide_everything_both_ways(
+    clients: Clients, server: LiveServer, redis: Redis
+) -> None:
     await follow(clients, "bob", "ann")
     await follow(clients, "ann", "bob")
     ann_story = await publish(clients, "ann", "ann's", audience="public")
@@ -356,8 +370,12 @@ async def test_blocks_hide_everything_both_ways(clients: Clients) -> None:
         ).status_code == 404
         assert (await c.get("/v1/stories/tray")).json()["entries"][0]["author"] == viewer
         assert len((await c.get("/v1/stories/tray")).json()["entries"]) == 1
-    # Even a re-follow attempt does not bring the stories back; the old reply is hidden too.
+    # The old reply is hidden too.
     assert (await clients("ann").get("/v1/stories/inbox")).json()["items"] == []
+    # Blocking ends the follows, but the tray does not rely on that: a follow written
+    # anyway (as by a request racing the block) still shows nothing.
+    await Graph(redis, Keys(server.settings.key_prefix)).follow("bob", "ann")
+    assert len((await clients("bob").get("/v1/stories/tray")).json()["entries"]) == 1
 
     assert (await clients("ann").delete("/v1/me/blocks/bob")).status_code == 204
     assert (await clients("bob").get(f"/v1/stories/{ann_story['id']}")).status_code == 200

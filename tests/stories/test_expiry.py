@@ -42,7 +42,8 @@ async def test_every_story_key_has_a_ttl(
     expires = time.time() + server.settings.story_ttl_seconds
     grace = server.settings.story_grace_seconds
     keys = [k for k in await story_data_keys(redis, server) if not k.endswith("st:due")]
-    assert len(keys) == 6  # story, viewers, items, author index, inbox, one item
+    # story, viewers, items, author index and meta, inbox, one item, the viewer's seen set
+    assert len(keys) == 8
     for key in keys:
         expire_at = await redis.expiretime(key)
         assert expire_at > 0, key
