@@ -75,13 +75,16 @@ def _secret(settings: Settings) -> str:
 def token(
     user: Annotated[str, typer.Argument(help="User id the token names")],
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 3600,
+    room: Annotated[
+        str | None, typer.Option(help="Scope the token to one room's WebSocket")
+    ] = None,
 ) -> None:
     """Mint a bearer token for USER, as an app's own backend would."""
     from server.auth import mint_token
 
     settings = Settings()
     try:
-        typer.echo(mint_token(_secret(settings), user, ttl))
+        typer.echo(mint_token(_secret(settings), user, ttl, room=room))
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
-from server.auth import bearer_from_header, verify_token
+from server.auth import bearer_from_header, verify_identity
 from server.errors import ApiError, Forbidden
 from server.settings import Settings
 
@@ -25,7 +25,10 @@ async def authenticate_ws(ws: WebSocket) -> str | None:
         origin = ws.headers.get("origin")
         if settings.allowed_origins and origin and origin not in settings.allowed_origins:
             raise Forbidden("origin not allowed", code="bad_origin")
-        return verify_token(settings.secret_key, _token(ws), settings.token_leeway_seconds)
+        identity = verify_identity(settings.secret_key, _token(ws), settings.token_leeway_seconds)
+        if identity.room is not None and identity.room != ws.path_params.get("room_id"):
+            raise Forbidden("this token is for another room", code="wrong_room")
+        return identity.user
     except ApiError as exc:
         await refuse(ws, exc)
         return None

@@ -32,8 +32,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def token(user: str, ttl: int = 3600, secret: str = SECRET) -> str:
-    return mint_token(secret, user, ttl)
+def token(user: str, ttl: int = 3600, secret: str = SECRET, room: str | None = None) -> str:
+    return mint_token(secret, user, ttl, room=room)
 
 
 def auth(user: str) -> dict[str, str]:

@@ -73,6 +73,12 @@ async def test_bad_tokens_are_refused(
     assert r.json()["error"]["code"] == code
 
 
+async def test_room_scoped_token_is_refused_by_the_http_api(anon: httpx.AsyncClient) -> None:
+    scoped = token("alice", room="room1")
+    r = await anon.get("/v1/me", headers={"Authorization": f"Bearer {scoped}"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "scoped_token"
+
+
 async def test_token_within_leeway_is_accepted(anon: httpx.AsyncClient) -> None:
     r = await anon.get("/v1/me", headers={"Authorization": f"Bearer {token('alice', ttl=-3)}"})
     assert r.status_code == 200

@@ -48,7 +48,7 @@ def _run(module: str, spec: dict[str, Any]) -> dict[str, Any]:
         check=True,
         timeout=STEP_SECONDS + 120,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _row(name: str, r: dict[str, Any], base_rps: float) -> str:
