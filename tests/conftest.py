@@ -10,7 +10,7 @@ import pytest
 
 from server.settings import Settings
 from server.valkey import EmbeddedValkey
-from tests.support import SECRET, LiveServer
+from tests.support import SECRET, LiveServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +46,9 @@ def make_server(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
     started: list[LiveServer] = []
 
     def make(**overrides: Any) -> LiveServer:
-        server = LiveServer(make_settings(**overrides)).start()
+        port = free_port()
+        overrides.setdefault("public_base_url", f"http://127.0.0.1:{port}")
+        server = LiveServer(make_settings(**overrides), port=port).start()
         started.append(server)
         return server
 
