@@ -155,6 +155,7 @@ async def test_scheduled_room_invites_roles_and_removal(
     await expect(
         bob.get_by_role("list", name="Scheduled").locator(f"[data-room-id='{room_id}']")
     ).to_contain_text("Scheduled chat")
+    await screenshot(bob, "home-rooms")
 
     # Someone signed out who opens the link sees a preview, signs in, and lands in the room.
     dave = await browsers.page(None, PHONE, link)

@@ -160,6 +160,9 @@ async def test_viewer_keys_tap_and_hold(browsers: Browsers, live: LiveServer) ->
     bob = await browsers.page("bob", DESKTOP, "#/stories/alice")
     viewer = bob.get_by_role("dialog", name="Stories by alice")
     await expect(viewer).to_contain_text("one")
+    # Space pauses (so nothing advances by itself while keys and taps are checked).
+    await bob.keyboard.press(" ")
+    await expect(bob.get_by_role("button", name="Play")).to_be_visible()
     await bob.keyboard.press("ArrowRight")
     await expect(viewer).to_contain_text("two")
     await bob.keyboard.press("ArrowLeft")
@@ -168,6 +171,8 @@ async def test_viewer_keys_tap_and_hold(browsers: Browsers, live: LiveServer) ->
     await expect(viewer).to_contain_text("two")
     await bob.get_by_role("button", name="Previous story").click()
     await expect(viewer).to_contain_text("one")
+    await bob.keyboard.press(" ")
+    await expect(bob.get_by_role("button", name="Pause")).to_be_visible()
 
     # Holding the story pauses it: the bar stops while held and moves again on release.
     zone = bob.get_by_role("button", name="Next story")
@@ -184,11 +189,7 @@ async def test_viewer_keys_tap_and_hold(browsers: Browsers, live: LiveServer) ->
     await expect(viewer).to_contain_text("one")  # a hold is not a tap
     await poll(lambda: _greater(bob, 0, held), "the bar moves again after the hold")
 
-    # Space toggles pause; Escape closes the viewer.
-    await bob.keyboard.press(" ")
-    await expect(bob.get_by_role("button", name="Play")).to_be_visible()
-    await bob.keyboard.press(" ")
-    await expect(bob.get_by_role("button", name="Pause")).to_be_visible()
+    # Escape closes the viewer.
     await bob.keyboard.press("Escape")
     await expect(viewer).to_have_count(0)
     await expect(bob.locator(".tray-link[data-author='alice']")).to_be_visible()
@@ -254,3 +255,58 @@ async def test_video_story_plays_its_length_and_bad_files_get_clear_errors(
     await expect(bob.locator(".tray-link[data-author='alice']")).to_have_attribute(
         "data-seen", "true"
     )
+
+
+async def test_author_tools_in_the_viewer(browsers: Browsers, live: LiveServer) -> None:
+    async with live.client("alice") as alice_api:
+        ids = []
+        for text in ("first", "second"):
+            r = await alice_api.post("/v1/stories", json={"text": text})
+            ids.append(r.json()["id"])
+    async with live.client("bob") as bob_api:
+        await bob_api.put("/v1/users/alice/follow")
+        assert (await bob_api.post(f"/v1/stories/{ids[0]}/seen")).status_code == 204
+
+    alice = await browsers.page("alice", PHONE, "#/stories/alice")
+    viewer = alice.get_by_role("dialog", name="Your stories")
+    await expect(viewer).to_contain_text("first")
+    await alice.keyboard.press(" ")  # paused: nothing moves on while the test looks
+    await expect(viewer.get_by_role("button", name="Play")).to_be_visible()
+    await expect(viewer.get_by_role("button", name="Seen by 1 person")).to_be_visible()
+    # The author turns replies off from the viewer; the server keeps it.
+    await viewer.get_by_role("button", name="Story settings").click()
+    settings = alice.get_by_role("dialog", name="Story settings")
+    await settings.get_by_label("Allow replies").uncheck()
+    await expect(settings.get_by_label("Allow replies")).not_to_be_checked()
+    async with live.client("alice") as alice_api:
+        assert (await alice_api.get(f"/v1/stories/{ids[0]}")).json()["allow_replies"] is False
+    await settings.get_by_role("button", name="Close").click()
+    await expect(viewer.locator(".viewer-note")).to_have_text("Replies off")
+
+    # A viewer gets reactions but no reply field on that story.
+    bob = await browsers.page("bob", PHONE, f"#/stories/alice?story={ids[0]}")
+    bob_viewer = bob.get_by_role("dialog", name="Stories by alice")
+    await expect(bob_viewer).to_contain_text("first")
+    await bob.keyboard.press(" ")
+    await expect(bob_viewer.get_by_role("button", name="Play")).to_be_visible()
+    await expect(bob_viewer).to_contain_text("first")
+    await expect(bob_viewer.get_by_role("button", name="React ❤️")).to_be_visible()
+    await expect(bob_viewer.get_by_label("Reply to alice")).to_have_count(0)
+    await bob.keyboard.press("ArrowRight")
+    await expect(bob_viewer.get_by_label("Reply to alice")).to_be_visible()
+
+    # Deleting from the viewer moves on to the remaining story.
+    await expect(viewer).to_contain_text("first")
+    await viewer.get_by_role("button", name="Story settings").click()
+    await (
+        alice.get_by_role("dialog", name="Story settings")
+        .get_by_role("button", name="Delete story")
+        .click()
+    )
+    await (
+        alice.get_by_role("dialog", name="Delete story?")
+        .get_by_role("button", name="Delete")
+        .click()
+    )
+    await expect(viewer).to_contain_text("second")
+    await expect(alice.locator(".seg")).to_have_count(1)

@@ -90,13 +90,14 @@ class RoomPage {
   build() {
     this.header = h('header', { class: 'room-head' });
     this.banners = h('div', { class: 'room-banners', 'aria-live': 'polite' });
+    this.stageTitle = h('h2', { id: 'stage-title' }, 'On stage');
     this.stage = h('ul', { class: 'stage', 'aria-label': 'Speakers' });
     this.hands = h('section', { class: 'hands', 'aria-labelledby': 'hands-title', hidden: true });
     this.listeners = h('section', { class: 'listeners', 'aria-labelledby': 'listeners-title' });
     this.controls = h('div', { class: 'room-controls', role: 'toolbar', 'aria-label': 'Room controls' });
     this.floats = h('div', { class: 'floats', 'aria-hidden': 'true' });
     this.audioBox = h('div', { class: 'audio-box', hidden: true });
-    this.body = h('div', { class: 'room-body' }, h('section', { class: 'stage-section', 'aria-label': 'Stage' }, this.stage), this.hands, this.listeners);
+    this.body = h('div', { class: 'room-body' }, h('section', { class: 'stage-section', 'aria-labelledby': 'stage-title' }, this.stageTitle, this.stage), this.hands, this.listeners);
     mount(this.view, h('div', { class: 'room', dataset: { roomId: this.room.id } }, this.header, this.banners, this.body, this.controls, this.floats, this.audioBox));
     this.renderHeader();
   }
@@ -266,7 +267,7 @@ class RoomPage {
   }
 
   rebuildBody() {
-    mount(this.body, h('section', { class: 'stage-section', 'aria-label': 'Stage' }, this.stage), this.hands, this.listeners);
+    mount(this.body, h('section', { class: 'stage-section', 'aria-labelledby': 'stage-title' }, this.stageTitle, this.stage), this.hands, this.listeners);
   }
 
   join() {
@@ -481,6 +482,7 @@ class RoomPage {
 
   renderStage() {
     const people = this.sorted(onStage);
+    this.stageTitle.textContent = `On stage (${people.length})`;
     mount(
       this.stage,
       people.map((p) => {

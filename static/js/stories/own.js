@@ -47,6 +47,7 @@ export function openViewers(story, onClose) {
 
 /** Reply/reaction switches and delete for one of your stories. */
 export function openStorySettings(story, { onChange, onDeleted, onClose } = {}) {
+  let closing = true; // whether closing the sheet ends the interaction (not so for delete)
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const toggle = (field, label) => {
     const box = h('input', {
@@ -84,6 +85,8 @@ export function openStorySettings(story, { onChange, onDeleted, onClose } = {}) 
         type: 'button',
         class: 'btn btn-danger',
         onclick: async () => {
+          // The confirmation replaces this sheet: the caller stays paused until it is answered.
+          closing = false;
           dialog.close();
           if (await deleteStory(story)) onDeleted?.(story);
           else onClose?.();
@@ -92,7 +95,7 @@ export function openStorySettings(story, { onChange, onDeleted, onClose } = {}) 
       'Delete story',
     ),
   );
-  if (onClose) dialog.addEventListener('close', onClose);
+  dialog.addEventListener('close', () => closing && onClose?.());
   return dialog;
 }
 
