@@ -19,6 +19,7 @@ from stories import media, rules, signing
 from stories.model import InboxItem, Story
 from stories.rules import Relation
 from stories.schemas import (
+    MAX_TEXT,
     ConfigOut,
     CursorQuery,
     InboxItemOut,
@@ -58,7 +59,7 @@ def story_not_found() -> NotFound:
 
 
 def checked_text(value: str, limit: int, what: str) -> str:
-    text = value.strip()
+    text = rules.clean_text(value)
     if not text:
         raise ValidationFailed(f"{what} must not be blank", code="empty_text")
     if len(text) > limit:
@@ -67,7 +68,7 @@ def checked_text(value: str, limit: int, what: str) -> str:
 
 
 def cursor_of(query: CursorQuery) -> rules.Cursor | None:
-    if not query.cursor:
+    if query.cursor is None:
         return None
     cursor = rules.decode_cursor(query.cursor)
     if cursor is None:
@@ -229,6 +230,9 @@ async def publish_text_story(ctx: Ctx, body: TextStoryIn) -> StoryOut:
     return story_out(ctx, story, True, 0, now)
 
 
+ACCEPTED_TYPES = sorted(
+    m for m in (*media.IMAGE_FORMATS, *media.VIDEO_FORMATS) if m != "image/apng"
+)
 MULTIPART_BODY = {
     "required": True,
     "content": {
@@ -236,19 +240,22 @@ MULTIPART_BODY = {
             "schema": {
                 "type": "object",
                 "required": ["file"],
+                "additionalProperties": False,
                 "properties": {
                     "file": {
                         "type": "string",
                         "format": "binary",
+                        "minLength": 1,
                         "description": "JPEG, PNG, WebP or GIF image, or MP4/WebM video; "
                         "the type is sniffed from the bytes",
                     },
-                    "caption": {"type": "string"},
+                    "caption": {"type": "string", "maxLength": MAX_TEXT},
                     "audience": {"type": "string", "enum": list(rules.AUDIENCES)},
                     "allow_replies": {"type": "boolean", "default": True},
                     "allow_reactions": {"type": "boolean", "default": True},
                 },
-            }
+            },
+            "encoding": {"file": {"contentType": ", ".join(ACCEPTED_TYPES)}},
         }
     },
 }
@@ -277,7 +284,7 @@ async def publish_media_story(ctx: Ctx) -> StoryOut:
         except ValidationError as exc:
             raise ValidationFailed(format_validation_error(exc)) from None
         caption = None
-        if fields.caption is not None and fields.caption.strip():
+        if fields.caption is not None and rules.clean_text(fields.caption):
             caption = checked_text(fields.caption, s.max_story_text, "caption")
         processed = await asyncio.to_thread(
             media.process, upload.fp, s.max_image_pixels, s.max_video_seconds
@@ -461,10 +468,6 @@ async def react_to_story(ctx: Ctx, story_id: str, body: ReactionIn) -> InboxItem
         raise Forbidden("you cannot react to your own story", code="own_story")
     if not story.allow_reactions:
         raise Forbidden("the author turned reactions off for this story", code="reactions_disabled")
-    if body.emoji not in rules.ALLOWED_REACTIONS:
-        raise ValidationFailed(
-            f"emoji must be one of {' '.join(rules.ALLOWED_REACTIONS)}", code="invalid_reaction"
-        )
     await ctx.limiter.hit(s.rate_react, "story_react", ctx.user)
     return await _deliver(ctx, story, "reaction", None, body.emoji)
 

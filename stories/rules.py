@@ -9,14 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 Audience = Literal["followers", "close_friends", "public"]
 Kind = Literal["text", "photo", "video"]
 AUDIENCES: tuple[Audience, ...] = ("followers", "close_friends", "public")
 
 # One emoji each, as the clients render them in the reaction bar.
-ALLOWED_REACTIONS: tuple[str, ...] = ("❤️", "😂", "😮", "😢", "👏", "🔥")
+Reaction = Literal["❤️", "😂", "😮", "😢", "👏", "🔥"]
+ALLOWED_REACTIONS: tuple[str, ...] = get_args(Reaction)
 # Background colours offered for text stories; the first is the default.
 BACKGROUNDS: tuple[str, ...] = (
     "#1D9BF0",
@@ -53,6 +54,15 @@ def may_view(audience: str, rel: Relation) -> bool:
     if audience == "close_friends":
         return rel.close_friend
     return rel.follows
+
+
+# Blank means only these characters: the same set in Python and in the schema's pattern.
+BLANK = " \t\n\r\f\v"
+
+
+def clean_text(text: str) -> str:
+    """Text as stored: without surrounding blanks (empty if it was all blank)."""
+    return text.strip(BLANK)
 
 
 def is_live(expires_at: float, now: float) -> bool:

@@ -3,36 +3,59 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from stories.rules import Audience
+from server.settings import Settings
+from stories.rules import Audience, Reaction
 
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
-# Hard ceilings for the schema; the configured limits (settings) are checked by the handlers.
-TEXT_CEILING = 10_000
+# Text must hold something other than blanks (rules.BLANK).
+NOT_BLANK = r"[^ \t\n\r\f\v]"
+# The schema documents the default limit; handlers enforce the configured one
+# (``max_story_text``), so configure it at or below this value.
+MAX_TEXT: int = Settings.model_fields["max_story_text"].default
+# "<score>~<member>": a float as repr() writes it, then a user or item id (rules.encode_cursor).
+CURSOR = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?(e[-+]?[0-9]{1,3})?~[A-Za-z0-9_.-]{1,64}$"
+
+
+def _form_bool(value: object) -> object:
+    """Form fields are text: only "true" and "false" are booleans (as the schema says)."""
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise ValueError('expected "true" or "false"')
+        return value == "true"
+    return value
+
+
+FormBool = Annotated[bool, BeforeValidator(_form_bool)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """JSON bodies: no unknown fields, no type coercion (0 is not false)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TextStoryIn(Strict):
-    text: str = Field(min_length=1, max_length=TEXT_CEILING)
+    text: str = Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
     background: str | None = Field(default=None, pattern=HEX_COLOUR)
     audience: Audience = "followers"
     allow_replies: bool = True
     allow_reactions: bool = True
 
 
-class MediaStoryFields(Strict):
-    """The text fields of the multipart upload (the file itself is the ``file`` part)."""
+class MediaStoryFields(BaseModel):
+    """The text fields of the multipart upload (the file itself is the ``file`` part); form
+    fields are strings, so "true"/"false" are read as booleans."""
 
-    caption: str | None = Field(default=None, max_length=TEXT_CEILING)
+    model_config = ConfigDict(extra="forbid")
+
+    caption: str | None = Field(default=None, max_length=MAX_TEXT)
     audience: Audience = "followers"
-    allow_replies: bool = True
-    allow_reactions: bool = True
+    allow_replies: FormBool = True
+    allow_reactions: FormBool = True
 
 
 class StoryPatch(Strict):
@@ -41,21 +64,21 @@ class StoryPatch(Strict):
 
 
 class ReplyIn(Strict):
-    text: str = Field(min_length=1, max_length=TEXT_CEILING)
+    text: str = Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
 
 
 class ReactionIn(Strict):
-    emoji: str = Field(min_length=1, max_length=16)
+    emoji: Reaction
 
 
 class CursorQuery(BaseModel):
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, pattern=CURSOR)
     limit: int = Field(default=50, ge=1, le=200)
 
 
 class MediaQuery(BaseModel):
     exp: int = Field(ge=0)
-    sig: str = Field(min_length=1, max_length=100)
+    sig: str = Field(pattern=r"^[A-Za-z0-9_-]{43}$")
 
 
 class MediaOut(BaseModel):

@@ -22,4 +22,6 @@ def sign(secret: str, story_id: str, variant: str, exp: int) -> str:
 
 
 def verify(secret: str, story_id: str, variant: str, exp: int, sig: str) -> bool:
-    return hmac.compare_digest(sign(secret, story_id, variant, exp), sig)
+    # Compared as bytes: compare_digest refuses non-ASCII str, and a client may send any.
+    expected = sign(secret, story_id, variant, exp).encode()
+    return hmac.compare_digest(expected, sig.encode("utf-8", "replace"))
