@@ -189,6 +189,21 @@ async def test_scheduled_room_invites_roles_and_removal(
     await expect(tile(alice, "carol")).to_have_attribute("data-role", "speaker")
     await expect(carol.get_by_role("button", name="Mute microphone")).to_be_visible()
 
+    # ---- carol's connection drops; the page reconnects, still a speaker with her mic -----
+    await poll(partial(audio_connected, carol), "carol's audio connects")
+    await carol.evaluate("window.ephemeraRoom.audio.marker = 'old'")
+    await carol.evaluate("window.ephemeraRoom.socket.ws.close(3000, 'test drop')")
+    await poll(
+        lambda: carol.evaluate(
+            "(() => { const a = window.ephemeraRoom.audio;"
+            " return Boolean(a && a.marker !== 'old' && a.pc.connectionState === 'connected'"
+            " && a.mic); })()"
+        ),
+        "carol reconnects with a new peer connection and her microphone",
+    )
+    await expect(tile(alice, "carol")).to_have_attribute("data-role", "speaker")
+    await expect(carol.get_by_role("button", name="Mute microphone")).to_be_visible()
+
     # ---- promote carol to co-host, then back to speaker; she steps down ----------------
     await tile(alice, "carol").get_by_role("button").click()
     await (
