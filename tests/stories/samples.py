@@ -64,8 +64,11 @@ def video(
     size: tuple[int, int] = (96, 64),
     noise: bool = False,
     metadata: dict[str, str] | None = None,
+    rotation: int = 0,
+    left_white: bool = False,
 ) -> bytes:
-    """An H.264/MP4 or VP8/WebM clip encoded with PyAV."""
+    """An H.264/MP4 or VP8/WebM clip encoded with PyAV; ``rotation`` sets the display matrix
+    (counter-clockwise degrees), as phones do for portrait recordings."""
     codec = "libx264" if fmt == "mp4" else "libvpx"
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,8 +79,13 @@ def video(
             assert isinstance(stream, av.VideoStream)
             stream.width, stream.height = size
             stream.pix_fmt = "yuv420p"
+            if rotation:
+                stream.set_display_rotation(rotation)
             for i in range(round(seconds * fps)):
-                if noise:
+                if left_white:
+                    pixels = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+                    pixels[:, : size[0] // 2] = 255
+                elif noise:
                     pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
                 else:
                     pixels = np.full((size[1], size[0], 3), (i * 40) % 255, dtype=np.uint8)

@@ -102,6 +102,19 @@ def test_video_is_remuxed_with_a_poster(fmt: str) -> None:
         assert c.streams.video[0].codec_context.name == ("h264" if fmt == "mp4" else "vp8")
 
 
+def test_rotated_video_is_reported_and_postered_upright() -> None:
+    # Stored 96x64 with a 90° display rotation: shown 64x96, the white left half at the bottom.
+    out = run(samples.video(1.0, rotation=90, left_white=True))
+    assert (out.width, out.height) == (64, 96)
+    with Image.open(io.BytesIO(out.thumb.data)) as poster:
+        assert poster.size == (64, 96)
+        assert poster.convert("L").getpixel((32, 10)) < 60  # type: ignore[operator]
+        assert poster.convert("L").getpixel((32, 85)) > 200  # type: ignore[operator]
+    with av.open(io.BytesIO(out.full.data), "r") as c:
+        frame = next(c.decode(video=0))
+        assert frame.rotation == 90  # the remux keeps the display matrix for players
+
+
 def test_too_long_video_is_refused() -> None:
     err = refused(samples.video(61.0, fps=1))
     assert (err.status, err.code) == (422, "video_too_long")
