@@ -55,12 +55,12 @@ function personRow(userId, actions) {
 
 export async function renderMe(view) {
   const me = session.user.user_id;
-  const profile = h('section', { class: 'panel profile', 'aria-label': 'Your profile' });
-  const find = h('section', { class: 'panel', 'aria-labelledby': 'find-title' });
-  const stories = h('section', { class: 'panel', 'aria-labelledby': 'mystories-title' });
-  const inbox = h('section', { class: 'panel', 'aria-labelledby': 'inbox-title' });
-  const following = h('section', { class: 'panel', 'aria-labelledby': 'following-title' });
-  const followers = h('section', { class: 'panel', 'aria-labelledby': 'followers-title' });
+  const profile = h('section', { class: 'panel profile me-profile', 'aria-label': 'Your profile' });
+  const find = h('section', { class: 'panel me-find', 'aria-labelledby': 'find-title' });
+  const stories = h('section', { class: 'panel me-stories', 'aria-labelledby': 'mystories-title' });
+  const inbox = h('section', { class: 'panel me-inbox', 'aria-labelledby': 'inbox-title' });
+  const following = h('section', { class: 'panel me-following', 'aria-labelledby': 'following-title' });
+  const followers = h('section', { class: 'panel me-followers', 'aria-labelledby': 'followers-title' });
   mount(
     view,
     h('div', { class: 'me-grid' }, h('div', { class: 'me-col' }, profile, find, following, followers), h('div', { class: 'me-col' }, stories, inbox)),
