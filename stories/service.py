@@ -63,9 +63,11 @@ class StoriesService:
             if processed is not None and story.media is not None:
                 await self.storage.put(story.media.blobs["full"].key, processed.full.data)
                 await self.storage.put(story.media.blobs["thumb"].key, processed.thumb.data)
+            # The hash first: once the story is in its author's index (reserve), every
+            # reader that finds its id also finds the story.
+            await self.store.save(story)
             if not await self.store.reserve(story, max_active, now):
                 raise too_many(max_active)
-            await self.store.save(story)
         except BaseException:
             with contextlib.suppress(*REDIS_DOWN, OSError):
                 await self.delete(story.id, author=story.author)

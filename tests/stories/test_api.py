@@ -3,6 +3,7 @@ replies and reactions, audiences, blocks, mutes, delete and limits."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
@@ -139,6 +140,24 @@ async def test_max_active_stories(make_server: Callable[..., LiveServer], client
     first = (await clients("ann", srv).get("/v1/users/ann/stories")).json()["stories"][0]
     assert (await clients("ann", srv).delete(f"/v1/stories/{first['id']}")).status_code == 204
     await publish(clients, "ann", "room again", srv=srv)
+
+
+async def test_max_active_stories_holds_under_concurrency(
+    make_server: Callable[..., LiveServer], clients: Clients, redis: Redis
+) -> None:
+    srv = make_server(max_active_stories=3)
+    bob = clients("bob", srv)
+    answers = await asyncio.gather(
+        *(bob.post("/v1/stories", json={"text": f"burst {i}"}) for i in range(12))
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] * 3 + [409] * 9
+    assert len((await bob.get("/v1/users/bob/stories")).json()["stories"]) == 3
+    # Refused publishes left nothing behind: 3 story hashes, 3 due entries.
+    prefix = srv.settings.key_prefix
+    hashes = [k async for k in redis.scan_iter(match=prefix + "st:{*}")]
+    assert len(hashes) == 3
+    assert await redis.zcard(prefix + "st:due") == 3
 
 
 async def test_publish_is_rate_limited(
