@@ -31,7 +31,6 @@ export function renderSignIn(view, { next = '#/', intro = null } = {}) {
         submit.disabled = true;
         try {
           await signIn(input.value);
-          window.dispatchEvent(new CustomEvent('ephemera:signedin'));
           if (location.hash !== next) location.hash = next;
           else window.dispatchEvent(new HashChangeEvent('hashchange'));
         } catch (err) {

@@ -71,6 +71,7 @@ class StoryPlayer {
     document.removeEventListener('keydown', this.onKey);
     document.removeEventListener('visibilitychange', this.onVisibility);
     if (this.media instanceof HTMLVideoElement) this.media.pause();
+    this.media = null;
   }
 
   get story() {
@@ -216,17 +217,19 @@ class StoryPlayer {
         alt: story.caption || `Photo story by ${this.author}`,
         draggable: 'false',
       });
-      el.addEventListener('load', () => (this.ready = true));
-      el.addEventListener('error', () => this.mediaFailed());
+      el.addEventListener('load', () => this.media === el && (this.ready = true));
+      el.addEventListener('error', () => this.media === el && this.mediaFailed());
     } else {
       el = h('video', { class: 'story-media', src: m.url, playsinline: true, preload: 'auto', poster: m.thumbnail_url || false });
       el.setAttribute('playsinline', '');
       el.addEventListener('loadeddata', () => {
+        if (this.media !== el) return;
         this.ready = true;
         this.playVideo();
       });
-      el.addEventListener('ended', () => this.next());
-      el.addEventListener('error', () => this.mediaFailed());
+      // The progress loop may have moved on at the very end already: only the current video advances.
+      el.addEventListener('ended', () => this.media === el && this.next());
+      el.addEventListener('error', () => this.media === el && this.mediaFailed());
       this.soundBtn.hidden = false;
     }
     this.media = el;
