@@ -478,6 +478,7 @@ class RelayMediaService:
     def _forget_if_idle(self, room: RoomMedia) -> None:
         if room.peers or any(room.relay.allowed.values()):
             return
+        self._flush(room)
         if self.rooms.get(room.id) is room:
             del self.rooms[room.id]
         self.nodes.active.discard(room.id)

@@ -434,19 +434,21 @@ async def scenario(
                     joins.extend(answer["join_seconds"])
             joined = target
             await asyncio.sleep(1.0)  # let the joins' handshakes settle
-            row = await measure(server, gens, talkers)
-            row["listeners"] = target
-            row["speakers"] = speakers
-            row["idle_cpu"] = idle["cpu"]
+            expected = 50 * speakers * (target + speakers)  # the probe listens too
+            for attempt in range(2):
+                row = await measure(server, gens, talkers)
+                row.update(listeners=target, speakers=speakers, idle_cpu=idle["cpu"])
+                # Kept up: forwarded what arrived, without a queue building up.
+                row["full"] = float(
+                    row["cpu"] >= FULL_CORE
+                    or row["forwarded_pps"] < 0.8 * expected
+                    or row["p50_ms"] > BACKLOG_MS
+                )
+                print_row(tag + ("" if attempt == 0 else " (again)"), row)
+                if not row["full"] or row["cpu"] >= FULL_CORE:
+                    break  # a short starvation by another process is measured again once
             rows.append(row)
-            print_row(tag, row)
-            expected = 50 * speakers * (target + speakers - 1)
-            if (
-                row["cpu"] >= FULL_CORE
-                or row["forwarded_pps"] < 0.8 * expected
-                or row["p50_ms"] > BACKLOG_MS
-            ):
-                row["full"] = 1.0
+            if row["full"]:
                 break  # the server's core is full, or it can no longer keep up
             if time.monotonic() - began > BUDGET:
                 break
@@ -511,14 +513,15 @@ async def test_relay_benchmark(make_settings: Callable[..., Settings], tmp_path:
         if fwd is None:
             continue
         ratio = per_listener(row) / max(per_listener(fwd), 1e-6)
+        note = " (re-encode could not keep up: a lower bound)" if row["full"] else ""
         print(
             f"  N={int(n)}: re-encode {100 * per_listener(row):.2f} %/listener "
-            f"vs forward {100 * per_listener(fwd):.2f} %/listener -> {ratio:.1f}x the CPU; "
+            f"vs forward {100 * per_listener(fwd):.2f} %/listener -> {ratio:.1f}x the CPU{note}; "
             f"packets per CPU-s {row['forwarded_pps'] / max(row['cpu'], 1e-3):.0f} "
             f"vs {fwd['forwarded_pps'] / max(fwd['cpu'], 1e-3):.0f}"
         )
     for label, rows in (("1 speaker", forward1), ("3 speakers", forward3)):
-        kept = [r for r in rows if not r.get("full")] or rows[:1]
+        kept = [r for r in rows if not r["full"]] or rows[:1]
         last = kept[-1]
         stop = rows[-1]
         print(
@@ -526,9 +529,9 @@ async def test_relay_benchmark(make_settings: Callable[..., Settings], tmp_path:
             f"{last['cpu']:.2f} core, {100 * per_listener(last):.2f} % of a core per listener, "
             f"{last['forwarded_pps'] / max(last['cpu'], 1e-3):.0f} packets per CPU-second"
             + (
-                f"; full at N={int(stop['listeners'])} ({stop['cpu']:.2f} core, "
+                f"; stopped at N={int(stop['listeners'])} ({stop['cpu']:.2f} core, "
                 f"p50 latency {stop['p50_ms']:.0f} ms)"
-                if stop.get("full")
+                if stop["full"]
                 else ""
             )
         )

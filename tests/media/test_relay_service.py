@@ -326,3 +326,14 @@ async def test_answers_and_candidates_need_a_connection_and_a_pending_offer(
     await media.signal(ROOM, "bob", {"type": "rtc.ice", "candidate": ice}, send)
     await media.signal(ROOM, "bob", {"type": "rtc.ice", "candidate": None}, send)
     assert media.peer_state(ROOM, "bob") is not None
+
+
+async def test_server_uses_only_the_stun_servers_of_the_client_list(make_media: Any) -> None:
+    servers = [
+        {"urls": "stun:stun.example.org:3478"},
+        {"urls": ["turn:turn.example.org"], "username": "u", "credential": "p"},
+    ]
+    media: RelayMediaService = await make_media(ice_servers=servers)
+    assert [s.urls for s in media._rtc_config.iceServers or []] == ["stun:stun.example.org:3478"]
+    plain: RelayMediaService = await make_media()
+    assert plain._rtc_config.iceServers == []  # never aiortc's default (Google's STUN)
