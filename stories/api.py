@@ -224,9 +224,7 @@ async def publish_text_story(ctx: Ctx, body: TextStoryIn) -> StoryOut:
         text=text,
         background=(body.background or rules.BACKGROUNDS[0]).upper(),
     )
-    svc = service(ctx)
-    await svc.check_room(ctx.user, s.max_active_stories, now)
-    await svc.publish(story, None, s.max_active_stories, now)
+    await service(ctx).publish(story, None, s.max_active_stories, now)
     return story_out(ctx, story, True, 0, now)
 
 

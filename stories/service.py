@@ -56,11 +56,12 @@ class StoriesService:
     async def publish(
         self, story: Story, processed: Processed | None, max_active: int, now: float
     ) -> None:
-        # The sweeper's entry goes first: whatever happens next, the story's leftovers
-        # (blobs, keys) are found and removed at expiry at the latest.
-        await self.store.mark_due(story.id, story.expires_at)
         try:
             if processed is not None and story.media is not None:
+                # The sweeper's entry goes before any blob: whatever happens next, the
+                # blobs are found and removed at expiry at the latest. (``save`` writes it
+                # too, for text stories.)
+                await self.store.mark_due(story.id, story.expires_at)
                 await self.storage.put(story.media.blobs["full"].key, processed.full.data)
                 await self.storage.put(story.media.blobs["thumb"].key, processed.thumb.data)
             # The hash first: once the story is in its author's index (reserve), every

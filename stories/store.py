@@ -175,6 +175,7 @@ class StoryStore:
     async def save(self, story: Story) -> None:
         key = self.story_key(story.id)
         async with self.r.pipeline(transaction=False) as p:
+            p.zadd(self.due_key(), {story.id: story.expires_at})
             p.hset(key, mapping=_mapping(story.to_hash()))
             p.expireat(key, self._expire_at(story))
             p.zadd(self.active_key(), {story.author: story.expires_at}, gt=True)
