@@ -40,11 +40,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 PROTOCOL = 1
 
-# Close codes (docs/protocol.md).
+# Close codes (docs/protocol.md); uvicorn itself closes with 1012 when shutting down.
 CLOSE_ENDED = 1000  # the room ended
-CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
-CLOSE_RESTART = 1012  # this server is shutting down: reconnect
 CLOSE_SLOW = 1013  # the client did not read its messages fast enough
 CLOSE_REMOVED = 4403
 CLOSE_REPLACED = 4409  # the same user connected again elsewhere

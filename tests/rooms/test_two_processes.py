@@ -128,3 +128,23 @@ async def test_a_crashed_process_hands_the_room_on(processes: list[ServerProcess
     assert participant(carol.welcome, "alice") is None
     for p in (bob, carol, host):
         await p.close()
+
+
+async def test_restart_keeps_places(processes: list[ServerProcess]) -> None:
+    """Process A shuts down (1012): its participants keep their places and carry on on B."""
+    a, b = processes
+    room = await create(b.url, "alice")
+    host = await join(b.ws_url, room, "alice")
+    bob = await join(a.ws_url, room, "bob")
+    await bob.send("hand.raise")
+    await host.updated("bob", hand_raised=True)
+    await host.send("hand.accept", user_id="bob")
+    await host.updated("bob", role="speaker")
+    a.stop()
+    assert (await bob.wait_closed())[0] == 1012
+    await host.updated("bob", connected=False, role="speaker")
+    bob = await join(b.ws_url, room, "bob")
+    assert participant(bob.welcome, "bob")["role"] == "speaker"  # type: ignore[index]
+    await host.updated("bob", connected=True, role="speaker")
+    for p in (host, bob):
+        await p.close()
