@@ -462,15 +462,23 @@ class StoryStore:
                 items.append(item)
         if gone:  # expired by TTL before the sweeper got to them
             await self.r.zrem(key, *gone)
+        if not items:
+            return [], nxt
+        # Drop replies from users blocked either way, and to stories deleted while the
+        # reply was being written (the delete removes the others itself).
         senders = sorted({i.from_user for i in items})
-        if senders:
-            async with self.r.pipeline(transaction=False) as p:
-                for user in senders:
-                    p.zscore(self.graph._blocks(author), user)
-                    p.zscore(self.graph._blocks(user), author)
-                flags = await p.execute()
-            blocked = {u for i, u in enumerate(senders) if flags[2 * i] or flags[2 * i + 1]}
-            items = [i for i in items if i.from_user not in blocked]
+        stories = sorted({i.story_id for i in items})
+        async with self.r.pipeline(transaction=False) as p:
+            for user in senders:
+                p.zscore(self.graph._blocks(author), user)
+                p.zscore(self.graph._blocks(user), author)
+            for sid in stories:
+                p.exists(self.story_key(sid))
+            flags = await p.execute()
+        blocked = {u for n, u in enumerate(senders) if flags[2 * n] or flags[2 * n + 1]}
+        exists = flags[2 * len(senders) :]
+        deleted = {sid for sid, there in zip(stories, exists, strict=True) if not there}
+        items = [i for i in items if i.from_user not in blocked and i.story_id not in deleted]
         return items, nxt
 
     # --- mutes and the hide list -------------------------------------------------------

@@ -4,6 +4,7 @@ replies and reactions, audiences, blocks, mutes, delete and limits."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import httpx
@@ -11,6 +12,8 @@ from redis.asyncio import Redis
 
 from server.graph import Graph
 from server.store import Keys
+from stories.model import InboxItem
+from stories.store import StoryStore
 from tests.stories.conftest import Clients, follow, publish, story_data_keys
 from tests.support import LiveServer
 
@@ -474,3 +477,9 @@ async def test_delete(clients: Clients, server: LiveServer, redis: Redis) -> Non
     assert (await clients("ann").get("/v1/stories/inbox")).json()["items"] == []
     assert (await clients("ann").delete(f"/v1/stories/{sid}")).status_code == 404
     assert await story_data_keys(redis, server) == []
+
+    # A reply that was being written while the story was deleted stays out of the inbox.
+    store = StoryStore(redis, Keys(server.settings.key_prefix), grace_seconds=60)
+    late = InboxItem("late-reply-00001", "reply", sid, "bob", time.time(), time.time() + 60, "hm")
+    await store.add_inbox_item("ann", late)
+    assert (await clients("ann").get("/v1/stories/inbox")).json()["items"] == []
