@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -41,12 +43,15 @@ async def join(
     return p
 
 
-async def silent_from_now(peer: RtcPeer) -> bool:
-    """True if the peer receives no RTP packet for a second (after in-flight ones land)."""
-    await asyncio.sleep(0.3)
-    before = peer.packets
-    await asyncio.sleep(1.0)
-    return peer.packets == before
+async def goes_silent(count: Callable[[], int], within: float = 10.0) -> bool:
+    """True once no RTP packet arrives for a whole second (in-flight ones may land first)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        before = count()
+        await asyncio.sleep(1.0)
+        if count() == before:
+            return True
+    return False
 
 
 async def test_tone_reaches_every_listener(
@@ -73,14 +78,13 @@ async def test_gating_stops_forwarding_on_the_server(
     await media.set_publishing(ROOM, "alice", False)  # what a host's mute does
     source = media.rooms[ROOM].relay.sources["alice"]
     received = source.received
-    assert await silent_from_now(bob.rtc)
+    assert await goes_silent(lambda: bob.rtc.packets)
     # alice's client still sends (a muted client could be lying); the server drops it.
     assert source.received > received + 20
     assert alice.rtc.sending
     await wait_for(lambda: counter("ephemera_relay_dropped_packets_total") > dropped + 20)
 
     await media.set_publishing(ROOM, "alice", True)
-    await wait_for(lambda: not bob.rtc.inbound[0].samples or bob.rtc.packets > 0)
     before = bob.rtc.packets
     await wait_for(lambda: bob.rtc.packets > before + 25, within=10)
     assert bob.rtc.offers_received == 0  # the freed slot was reused: no renegotiation
