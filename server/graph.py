@@ -18,50 +18,51 @@ class Graph:
         self.r = redis
         self.k = keys
 
-    def _following(self, user: str) -> str:
+    # Key names are public so other stores can read the graph inside their own pipelines.
+    def following_key(self, user: str) -> str:
         return self.k("g", "following", user)
 
-    def _followers(self, user: str) -> str:
+    def followers_key(self, user: str) -> str:
         return self.k("g", "followers", user)
 
-    def _blocks(self, user: str) -> str:
+    def blocks_key(self, user: str) -> str:
         return self.k("g", "blocks", user)
 
-    def _close(self, user: str) -> str:
+    def close_friends_key(self, user: str) -> str:
         return self.k("g", "close", user)
 
     async def follow(self, user: str, target: str) -> None:
         now = time.time()
         async with self.r.pipeline(transaction=True) as p:
-            p.zadd(self._following(user), {target: now}, nx=True)
-            p.zadd(self._followers(target), {user: now}, nx=True)
+            p.zadd(self.following_key(user), {target: now}, nx=True)
+            p.zadd(self.followers_key(target), {user: now}, nx=True)
             await p.execute()
 
     async def unfollow(self, user: str, target: str) -> None:
         async with self.r.pipeline(transaction=True) as p:
-            p.zrem(self._following(user), target)
-            p.zrem(self._followers(target), user)
+            p.zrem(self.following_key(user), target)
+            p.zrem(self.followers_key(target), user)
             await p.execute()
 
     async def block(self, user: str, target: str) -> None:
         """Blocking also breaks the follow in both directions, as users expect."""
         now = time.time()
         async with self.r.pipeline(transaction=True) as p:
-            p.zadd(self._blocks(user), {target: now}, nx=True)
+            p.zadd(self.blocks_key(user), {target: now}, nx=True)
             for a, b in ((user, target), (target, user)):
-                p.zrem(self._following(a), b)
-                p.zrem(self._followers(b), a)
-            p.zrem(self._close(user), target)
+                p.zrem(self.following_key(a), b)
+                p.zrem(self.followers_key(b), a)
+            p.zrem(self.close_friends_key(user), target)
             await p.execute()
 
     async def unblock(self, user: str, target: str) -> None:
-        await self.r.zrem(self._blocks(user), target)
+        await self.r.zrem(self.blocks_key(user), target)
 
     async def add_close_friend(self, user: str, target: str) -> None:
-        await self.r.zadd(self._close(user), {target: time.time()}, nx=True)
+        await self.r.zadd(self.close_friends_key(user), {target: time.time()}, nx=True)
 
     async def remove_close_friend(self, user: str, target: str) -> None:
-        await self.r.zrem(self._close(user), target)
+        await self.r.zrem(self.close_friends_key(user), target)
 
     async def _page(self, key: str, cursor: int, limit: int) -> tuple[list[str], int | None]:
         """Newest first; ``cursor`` is an offset, ``None`` when there is no next page."""
@@ -72,44 +73,44 @@ class Graph:
     async def followers_page(
         self, user: str, cursor: int, limit: int
     ) -> tuple[list[str], int | None]:
-        return await self._page(self._followers(user), cursor, limit)
+        return await self._page(self.followers_key(user), cursor, limit)
 
     async def following_page(
         self, user: str, cursor: int, limit: int
     ) -> tuple[list[str], int | None]:
-        return await self._page(self._following(user), cursor, limit)
+        return await self._page(self.following_key(user), cursor, limit)
 
     async def blocks_page(self, user: str, cursor: int, limit: int) -> tuple[list[str], int | None]:
-        return await self._page(self._blocks(user), cursor, limit)
+        return await self._page(self.blocks_key(user), cursor, limit)
 
     async def close_friends_page(
         self, user: str, cursor: int, limit: int
     ) -> tuple[list[str], int | None]:
-        return await self._page(self._close(user), cursor, limit)
+        return await self._page(self.close_friends_key(user), cursor, limit)
 
     async def following(self, user: str) -> list[str]:
-        return [str(u) for u in await self.r.zrange(self._following(user), 0, -1)]
+        return [str(u) for u in await self.r.zrange(self.following_key(user), 0, -1)]
 
     async def has_blocked(self, user: str, target: str) -> bool:
-        return await self.r.zscore(self._blocks(user), target) is not None
+        return await self.r.zscore(self.blocks_key(user), target) is not None
 
     async def follows(self, user: str, target: str) -> bool:
-        return await self.r.zscore(self._following(user), target) is not None
+        return await self.r.zscore(self.following_key(user), target) is not None
 
     async def is_close_friend(self, owner: str, user: str) -> bool:
-        return await self.r.zscore(self._close(owner), user) is not None
+        return await self.r.zscore(self.close_friends_key(owner), user) is not None
 
     async def is_blocked_between(self, a: str, b: str) -> bool:
         """True when either user blocked the other."""
         async with self.r.pipeline(transaction=False) as p:
-            p.zscore(self._blocks(a), b)
-            p.zscore(self._blocks(b), a)
+            p.zscore(self.blocks_key(a), b)
+            p.zscore(self.blocks_key(b), a)
             first, second = await p.execute()
         return first is not None or second is not None
 
     async def counts(self, user: str) -> tuple[int, int]:
         async with self.r.pipeline(transaction=False) as p:
-            p.zcard(self._followers(user))
-            p.zcard(self._following(user))
+            p.zcard(self.followers_key(user))
+            p.zcard(self.following_key(user))
             followers, following = await p.execute()
         return int(followers), int(following)

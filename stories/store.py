@@ -248,10 +248,10 @@ class StoryStore:
             return Relation(is_author=True)
         g = self.graph
         async with self.r.pipeline(transaction=False) as p:
-            p.zscore(g._following(viewer), author)
-            p.zscore(g._close(author), viewer)
-            p.zscore(g._blocks(viewer), author)
-            p.zscore(g._blocks(author), viewer)
+            p.zscore(g.following_key(viewer), author)
+            p.zscore(g.close_friends_key(author), viewer)
+            p.zscore(g.blocks_key(viewer), author)
+            p.zscore(g.blocks_key(author), viewer)
             p.zscore(self.hidden_key(author), viewer)
             follows, close, blocked_by_viewer, blocked_by_author, hidden = await p.execute()
         return Relation(
@@ -345,9 +345,9 @@ class StoryStore:
         g = self.graph
         # 1: the viewer's own lists, the stories they saw, and their own stories.
         async with self.r.pipeline(transaction=False) as p:
-            p.zrange(g._following(viewer), 0, -1)
+            p.zrange(g.following_key(viewer), 0, -1)
             p.zrange(self.mutes_key(viewer), 0, -1)
-            p.zrange(g._blocks(viewer), 0, -1)
+            p.zrange(g.blocks_key(viewer), 0, -1)
             p.zrange(self.hidden_from_key(viewer), 0, -1)
             p.zrangebyscore(self.seen_key(viewer), f"({now!r}", "+inf")
             p.hgetall(self.meta_key(viewer))
@@ -376,7 +376,7 @@ class StoryStore:
         async with self.r.pipeline(transaction=False) as p:
             for author in live:
                 p.hgetall(self.meta_key(author))
-                p.zscore(g._blocks(author), viewer)
+                p.zscore(g.blocks_key(author), viewer)
             replies = await p.execute()
         round_trips += 1
         refs_by_author = {
@@ -395,7 +395,7 @@ class StoryStore:
         if ask:
             async with self.r.pipeline(transaction=False) as p:
                 for author in ask:
-                    p.zscore(g._close(author), viewer)
+                    p.zscore(g.close_friends_key(author), viewer)
                 replies = await p.execute()
             round_trips += 1
             close = {a for a, score in zip(ask, replies, strict=True) if score is not None}
@@ -470,8 +470,8 @@ class StoryStore:
         stories = sorted({i.story_id for i in items})
         async with self.r.pipeline(transaction=False) as p:
             for user in senders:
-                p.zscore(self.graph._blocks(author), user)
-                p.zscore(self.graph._blocks(user), author)
+                p.zscore(self.graph.blocks_key(author), user)
+                p.zscore(self.graph.blocks_key(user), author)
             for sid in stories:
                 p.exists(self.story_key(sid))
             flags = await p.execute()
