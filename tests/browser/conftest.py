@@ -59,17 +59,27 @@ class Browsers:
         self.errors: list[str] = []
 
     async def page(
-        self, user: str | None, viewport: dict[str, int] = DESKTOP, where: str = "#/"
+        self,
+        user: str | None,
+        viewport: dict[str, int] = DESKTOP,
+        where: str = "#/",
+        init_script: str | None = None,
+        console: list[str] | None = None,
     ) -> Page:
         """A new browser context signed in as ``user``, opened at ``where`` (a hash route
-        of the app, or a full URL such as a room's share link)."""
+        of the app, or a full URL such as a room's share link). ``init_script`` runs in the
+        page before the app; what the page logs is appended to ``console``."""
         ctx = await self.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
         self.contexts.append(ctx)
         if user is not None:
             await ctx.add_init_script(f"localStorage.setItem('ephemera.token', {token(user)!r})")
+        if init_script is not None:
+            await ctx.add_init_script(init_script)
         page = await ctx.new_page()
         page.set_default_timeout(DEADLINE_MS)
         page.on("pageerror", lambda exc: self.errors.append(f"{user}: {exc}"))
+        if console is not None:
+            page.on("console", lambda message: console.append(message.text))
         await page.goto(where if where.startswith("http") else f"{self.base_url}/{where}")
         return page
 
