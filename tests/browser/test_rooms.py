@@ -271,3 +271,6 @@ async def test_scheduled_room_invites_roles_and_removal(
     await expect(bob.get_by_role("status")).to_contain_text("You were removed from this room.")
     await expect(alice.locator(".listener-grid [data-user-id='bob']")).to_have_count(0)
     await expect(bob.get_by_role("button", name="Try again")).to_have_count(0)
+    # The server refuses bob's socket from now on; the page says so instead of retrying.
+    await bob.reload()
+    await expect(bob.get_by_role("status")).to_contain_text("You cannot join this room")

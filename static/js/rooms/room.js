@@ -13,6 +13,11 @@ const enc = encodeURIComponent;
 const STAGE = ['host', 'cohost', 'speaker'];
 const RANK = { host: 3, cohost: 2, speaker: 1, listener: 0 };
 const ROLE_LABEL = { host: 'Host', cohost: 'Co-host', speaker: 'Speaker', listener: 'Listener' };
+const ENDED = {
+  ended_by_host: 'The host ended this room.',
+  host_left: 'The host left, so this room has ended.',
+  cancelled: 'This room was cancelled.',
+};
 const ROOM_REACTIONS_FALLBACK = ['👏', '❤️', '😂', '💯', '🔥', '🙌'];
 
 const onStage = (p) => p && STAGE.includes(p.role);
@@ -122,9 +127,11 @@ class RoomPage {
   }
 
   listenerCount() {
+    // Big rooms list only the first listeners in the welcome and stop announcing each
+    // arrival (docs/protocol.md): the room's own count, refreshed by room.updated, covers them.
     let n = 0;
     for (const p of this.participants.values()) if (p.role === 'listener' && p.connected !== false) n += 1;
-    return this.participants.size ? n : this.room.listener_count ?? 0;
+    return Math.max(n, this.room.listener_count ?? 0);
   }
 
   shareUrl() {
@@ -286,13 +293,35 @@ class RoomPage {
     if (state === 'closed') {
       this.audio?.close();
       this.audio = null;
-      if (info.final && !this.final) {
+      if (info.final && !this.final && info.refused) {
+        this.refusedJoin();
+      } else if (info.final && !this.final) {
         const why =
           info.code === 4403 ? 'You cannot join this room.' : info.code === 4409 ? 'You joined this room from another tab or device.' : info.reason || 'Disconnected from the room.';
         this.finish(why, info.code !== 4403);
       }
     }
     this.renderBanners();
+  }
+
+  /** The server would not let us in: say why if the room's state explains it. */
+  async refusedJoin() {
+    let fresh = null;
+    try {
+      fresh = await api(`/v1/rooms/${enc(this.room.id)}`);
+    } catch {
+      /* the sentence below covers it */
+    }
+    if (fresh) {
+      this.room = fresh;
+      this.renderHeader();
+    }
+    if (fresh?.state === 'ended') this.finish('This room has ended.');
+    else if (fresh?.state === 'scheduled') {
+      this.final = null;
+      this.socket = null;
+      this.renderScheduled();
+    } else this.finish('You cannot join this room (you may have been removed from it).', true);
   }
 
   finish(sentence, canRetry = false) {
@@ -366,7 +395,7 @@ class RoomPage {
       case 'room.ended':
         this.room = { ...this.room, state: 'ended' };
         this.renderHeader();
-        this.finish(msg.reason === 'host_ended' || !msg.reason ? 'The host ended this room.' : `This room has ended (${String(msg.reason).replace(/_/g, ' ')}).`);
+        this.finish(ENDED[msg.reason] || 'This room has ended.');
         break;
       case 'removed':
         this.finish('You were removed from this room.');
@@ -558,7 +587,7 @@ class RoomPage {
                 ),
               ),
             ),
-            people.length > shown.length ? h('li', { class: 'hint' }, `+${people.length - shown.length} more`) : null,
+            this.listenerCount() > shown.length ? h('li', { class: 'hint more-listeners' }, `+${this.listenerCount() - shown.length} more`) : null,
           ),
     );
   }

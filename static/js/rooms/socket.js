@@ -26,6 +26,7 @@ export class RoomSocket {
     this.ws = null;
     this.nextRef = 1;
     this.attempt = 0;
+    this.refusals = 0; // handshakes that failed in a row
     this.stopped = false;
     this.pingTimer = null;
     this.retryTimer = null;
@@ -40,7 +41,10 @@ export class RoomSocket {
     this.onState('connecting', { attempt: this.attempt });
     const ws = new WebSocket(url);
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
+      this.refusals = 0;
       this.attempt = 0;
       this.onState('open');
       clearInterval(this.pingTimer);
@@ -59,8 +63,12 @@ export class RoomSocket {
       clearInterval(this.pingTimer);
       if (this.ws !== ws) return;
       this.ws = null;
-      const final = this.stopped || FINAL_CLOSE(event.code) || this.attempt >= MAX_ATTEMPTS;
-      this.onState('closed', { code: event.code, reason: event.reason, final });
+      // A join the server refuses is an HTTP answer before the handshake (removed, ended,
+      // not live yet...), which browsers only report as 1006: after two, stop retrying.
+      if (!opened) this.refusals += 1;
+      const refused = this.refusals >= 2;
+      const final = this.stopped || FINAL_CLOSE(event.code) || refused || this.attempt >= MAX_ATTEMPTS;
+      this.onState('closed', { code: event.code, reason: event.reason, final, refused });
       if (!final) {
         const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
         this.attempt += 1;
