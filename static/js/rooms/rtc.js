@@ -3,7 +3,8 @@
 // The browser is the *polite* peer: when its own offer collides with one from the server
 // (glare), it rolls back and answers the server's offer; its change is renegotiated after.
 // The first transceiver carries our microphone when we speak: it starts recvonly for
-// listeners and becomes sendrecv with the mic track when we become a speaker, so the
+// listeners and becomes sendrecv with the mic track when we become a speaker (on the role
+// event, or already while answering a server offer that says `publish: true`), so the
 // microphone is asked for only then. Incoming speaker tracks play in <audio> elements;
 // when the browser blocks autoplay, `onAutoplayBlocked` lets the page show "tap to listen".
 
@@ -34,6 +35,7 @@ export class RoomAudio {
     this.closed = false;
     this.blocked = false;
     this.queue = Promise.resolve(); // signaling messages are handled one at a time
+    this.speakerChange = Promise.resolve();
     this.descriptionSent = false;
     this.audios = new Map(); // stream id -> <audio>
     this.transceiver = null;
@@ -79,7 +81,13 @@ export class RoomAudio {
   }
 
   /** Become a speaker (asks for the microphone now) or go back to listening (releases it). */
-  async setSpeaker(on) {
+  setSpeaker(on) {
+    // One change at a time: the role event and the server's offer may both ask for it.
+    this.speakerChange = this.speakerChange.then(() => this.applySpeaker(on));
+    return this.speakerChange;
+  }
+
+  async applySpeaker(on) {
     if (this.closed || on === this.speaking) return;
     if (on) {
       if (!(await this.openMic()) || this.closed) return;
@@ -169,6 +177,9 @@ export class RoomAudio {
       }
       await pc.setRemoteDescription(description);
       if (description.type === 'offer') {
+        // The server says we may publish now (we just became a speaker): attach the
+        // microphone before answering, which saves a second negotiation of our own.
+        if (msg.publish === true && !this.speaking) await this.setSpeaker(true);
         await pc.setLocalDescription();
         await this.waitForCandidates();
         this.signal('rtc.answer', { sdp: pc.localDescription.sdp });
