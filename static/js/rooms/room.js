@@ -13,6 +13,7 @@ const enc = encodeURIComponent;
 const STAGE = ['host', 'cohost', 'speaker'];
 const RANK = { host: 3, cohost: 2, speaker: 1, listener: 0 };
 const ROLE_LABEL = { host: 'Host', cohost: 'Co-host', speaker: 'Speaker', listener: 'Listener' };
+const BIG_ROOM = 200; // the server's room_listener_events_max
 const ENDED = {
   ended_by_host: 'The host ended this room.',
   host_left: 'The host left, so this room has ended.',
@@ -127,11 +128,13 @@ class RoomPage {
   }
 
   listenerCount() {
-    // Big rooms list only the first listeners in the welcome and stop announcing each
-    // arrival (docs/protocol.md): the room's own count, refreshed by room.updated, covers them.
+    // Participants events keep small rooms exact and live. Past BIG_ROOM listeners the
+    // server stops announcing each one (docs/protocol.md): then the room's own count,
+    // refreshed by room.updated, is the better figure.
     let n = 0;
     for (const p of this.participants.values()) if (p.role === 'listener' && p.connected !== false) n += 1;
-    return Math.max(n, this.room.listener_count ?? 0);
+    const counted = this.room.listener_count ?? 0;
+    return counted >= BIG_ROOM ? Math.max(n, counted) : n;
   }
 
   shareUrl() {
