@@ -7,15 +7,14 @@ which is exactly what the sign-in form does with a pasted token.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from server.settings import Settings
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, DEADLINE_MS, DESKTOP, write_tone
-from tests.support import LiveServer, free_port, token
+from tests.support import LiveServer, token
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,15 +37,6 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
         b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
         yield b
         await b.close()
-
-
-@pytest.fixture
-def live(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
-    """A server whose public base URL is its own address, so share links and media URLs work."""
-    port = free_port()
-    srv = LiveServer(make_settings(public_base_url=f"http://127.0.0.1:{port}"), port=port).start()
-    yield srv
-    srv.stop()
 
 
 class Browsers:
@@ -89,8 +79,8 @@ class Browsers:
 
 
 @pytest.fixture
-async def browsers(browser: Browser, live: LiveServer) -> AsyncIterator[Browsers]:
-    b = Browsers(browser, live.url)
+async def browsers(browser: Browser, server: LiveServer) -> AsyncIterator[Browsers]:
+    b = Browsers(browser, server.url)
     yield b
     await b.close()
     # An uncaught exception in the app is a bug even when the flow still finished.

@@ -46,7 +46,7 @@ async def create_room(page: Page, title: str) -> str:
     return str(await page.locator(".room").get_attribute("data-room-id"))
 
 
-async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, live: LiveServer) -> None:
+async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, server: LiveServer) -> None:
     # ---- alice starts a room and mutes herself, so any audio later is bob's ------------
     alice = await browsers.page("alice", DESKTOP, "#/")
     room_id = await create_room(alice, "Browser test room")
@@ -58,7 +58,7 @@ async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, live: Liv
 
     await alice.get_by_role("button", name="Share room link").click()
     link = await alice.get_by_role("textbox", name="Room link").input_value()
-    assert link == f"{live.url}/#/rooms/{room_id}"
+    assert link == f"{server.url}/#/rooms/{room_id}"
     await (
         alice.get_by_role("dialog", name="Share this room")
         .get_by_role("button", name="Close")
@@ -147,7 +147,7 @@ async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, live: Liv
     )
     for page in (alice, bob, carol):
         await expect(page.get_by_role("status").filter(has_text="ended")).to_be_visible()
-    async with live.client("alice") as api:
+    async with server.client("alice") as api:
         assert (await api.get(f"/v1/rooms/{room_id}")).json()["state"] == "ended"
 
 
@@ -161,7 +161,7 @@ async def _grew(page: Page, than: int) -> int:
 
 
 async def test_scheduled_room_invites_roles_and_removal(
-    browsers: Browsers, live: LiveServer
+    browsers: Browsers, server: LiveServer
 ) -> None:
     # ---- alice schedules an invited-only room; it is listed as scheduled ---------------
     alice = await browsers.page("alice", DESKTOP, "#/")
@@ -173,7 +173,7 @@ async def test_scheduled_room_invites_roles_and_removal(
     await form.get_by_role("button", name="Schedule room").click()
     await expect(alice.get_by_role("button", name="Start now")).to_be_visible()
     room_id = str(await alice.locator(".room").get_attribute("data-room-id"))
-    link = f"{live.url}/#/rooms/{room_id}"
+    link = f"{server.url}/#/rooms/{room_id}"
     await screenshot(alice, "room-scheduled", ("phone",))
 
     bob = await browsers.page("bob", PHONE, "#/")

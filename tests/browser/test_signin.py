@@ -9,7 +9,7 @@ from tests.browser.helpers import DESKTOP, PHONE
 from tests.support import LiveServer, token
 
 
-async def test_sign_in_with_pasted_token_and_follow(browsers: Browsers, live: LiveServer) -> None:
+async def test_sign_in_with_pasted_token_and_follow(browsers: Browsers, server: LiveServer) -> None:
     page = await browsers.page(None, PHONE, "#/me")
 
     # Signed out: the sign-in form explains how to mint a token.
@@ -37,7 +37,7 @@ async def test_sign_in_with_pasted_token_and_follow(browsers: Browsers, live: Li
     await expect(found.get_by_role("button", name="Unfollow bob")).to_have_attribute(
         "aria-pressed", "true"
     )
-    async with live.client("bob") as bob:
+    async with server.client("bob") as bob:
         followers = (await bob.get("/v1/users/bob/followers")).json()
     assert followers["users"] == ["alice"]
     await expect(page.get_by_role("list", name="Following")).to_contain_text("bob")
@@ -49,9 +49,9 @@ async def test_sign_in_with_pasted_token_and_follow(browsers: Browsers, live: Li
     assert await page.evaluate("localStorage.getItem('ephemera.token')") is None
 
 
-async def test_api_docs_page_lists_the_endpoints(browsers: Browsers, live: LiveServer) -> None:
-    page = await browsers.page(None, DESKTOP, f"{live.url}/docs")
-    async with live.client() as anon:
+async def test_api_docs_page_lists_the_endpoints(browsers: Browsers, server: LiveServer) -> None:
+    page = await browsers.page(None, DESKTOP, f"{server.url}/docs")
+    async with server.client() as anon:
         paths = (await anon.get("/openapi.json")).json()["paths"]
     ops = page.locator(".op")
     await expect(ops).to_have_count(sum(len(methods) for methods in paths.values()))

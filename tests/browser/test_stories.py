@@ -33,8 +33,8 @@ async def fill_width(page: Page, index: int) -> float:
     return float(width.rstrip("%") or 0)
 
 
-async def test_post_view_reply_and_seen_by(browsers: Browsers, live: LiveServer) -> None:
-    async with live.client("bob") as bob_api:
+async def test_post_view_reply_and_seen_by(browsers: Browsers, server: LiveServer) -> None:
+    async with server.client("bob") as bob_api:
         assert (await bob_api.put("/v1/users/alice/follow")).status_code == 204
         config = (await bob_api.get("/v1/stories/config")).json()
     background = config["backgrounds"][2]
@@ -50,7 +50,7 @@ async def test_post_view_reply_and_seen_by(browsers: Browsers, live: LiveServer)
     await expect(alice.get_by_role("status").filter(has_text="Story shared")).to_be_visible()
     await expect(alice.get_by_role("link", name="Your story: 1 story, all seen")).to_be_visible()
 
-    await alice.goto(f"{live.url}/#/compose")
+    await alice.goto(f"{server.url}/#/compose")
     await alice.get_by_role("radio", name="Photo").check()
     photo: FilePayload = {"name": "rings.jpg", "mimeType": "image/jpeg", "buffer": photo_bytes()}
     await alice.locator("#story-file").set_input_files(files=[photo])
@@ -74,7 +74,7 @@ async def test_post_view_reply_and_seen_by(browsers: Browsers, live: LiveServer)
     progress = await alice.evaluate("window.progressSeen")
     assert progress and max(progress) == 100, progress
 
-    async with live.client("alice") as alice_api:
+    async with server.client("alice") as alice_api:
         stories = (await alice_api.get("/v1/users/alice/stories")).json()["stories"]
     assert [s["kind"] for s in stories] == ["text", "photo"]
     text_story, photo_story = stories
@@ -115,7 +115,7 @@ async def test_post_view_reply_and_seen_by(browsers: Browsers, live: LiveServer)
     )
 
     # ---- alice sees who viewed, and the inbox -------------------------------------------
-    await alice.goto(f"{live.url}/#/me")
+    await alice.goto(f"{server.url}/#/me")
     row = alice.locator(f".my-story[data-story-id='{text_story['id']}']")
     await expect(row.get_by_role("button", name="Seen by 1")).to_be_visible()
     await row.get_by_role("button", name="Seen by 1").click()
@@ -135,7 +135,7 @@ async def test_post_view_reply_and_seen_by(browsers: Browsers, live: LiveServer)
         .click()
     )
     await expect(row).to_have_count(0)
-    async with live.client("bob") as bob_api:
+    async with server.client("bob") as bob_api:
         left = (await bob_api.get("/v1/users/alice/stories")).json()["stories"]
     assert [s["id"] for s in left] == [photo_story["id"]]
 
@@ -149,12 +149,12 @@ def hex_to_rgb(colour: str) -> str:
     return f"rgb({r}, {g}, {b})"
 
 
-async def test_viewer_keys_tap_and_hold(browsers: Browsers, live: LiveServer) -> None:
-    async with live.client("alice") as alice_api:
+async def test_viewer_keys_tap_and_hold(browsers: Browsers, server: LiveServer) -> None:
+    async with server.client("alice") as alice_api:
         for text in ("one", "two", "three"):
             r = await alice_api.post("/v1/stories", json={"text": text})
             assert r.status_code == 201
-    async with live.client("bob") as bob_api:
+    async with server.client("bob") as bob_api:
         await bob_api.put("/v1/users/alice/follow")
 
     bob = await browsers.page("bob", DESKTOP, "#/stories/alice")
@@ -215,9 +215,9 @@ def webm_bytes(seconds: float = 2.0, fps: int = 10) -> bytes:
 
 
 async def test_video_story_plays_its_length_and_bad_files_get_clear_errors(
-    browsers: Browsers, live: LiveServer
+    browsers: Browsers, server: LiveServer
 ) -> None:
-    async with live.client("bob") as bob_api:
+    async with server.client("bob") as bob_api:
         await bob_api.put("/v1/users/alice/follow")
     alice = await browsers.page("alice", PHONE, "#/compose?kind=video")
     await expect(alice.get_by_role("radio", name="Video")).to_be_checked()
@@ -236,7 +236,7 @@ async def test_video_story_plays_its_length_and_bad_files_get_clear_errors(
     await screenshot(alice, "composer-video")
     await alice.get_by_role("button", name="Share story").click()
     await expect(alice.get_by_role("link", name="Your story: 1 story, all seen")).to_be_visible()
-    async with live.client("alice") as alice_api:
+    async with server.client("alice") as alice_api:
         (story,) = (await alice_api.get("/v1/users/alice/stories")).json()["stories"]
     assert story["kind"] == "video"
     assert abs(story["media"]["duration"] - 2.0) < 0.3
@@ -257,13 +257,13 @@ async def test_video_story_plays_its_length_and_bad_files_get_clear_errors(
     )
 
 
-async def test_author_tools_in_the_viewer(browsers: Browsers, live: LiveServer) -> None:
-    async with live.client("alice") as alice_api:
+async def test_author_tools_in_the_viewer(browsers: Browsers, server: LiveServer) -> None:
+    async with server.client("alice") as alice_api:
         ids = []
         for text in ("first", "second"):
             r = await alice_api.post("/v1/stories", json={"text": text})
             ids.append(r.json()["id"])
-    async with live.client("bob") as bob_api:
+    async with server.client("bob") as bob_api:
         await bob_api.put("/v1/users/alice/follow")
         assert (await bob_api.post(f"/v1/stories/{ids[0]}/seen")).status_code == 204
 
@@ -278,7 +278,7 @@ async def test_author_tools_in_the_viewer(browsers: Browsers, live: LiveServer) 
     settings = alice.get_by_role("dialog", name="Story settings")
     await settings.get_by_label("Allow replies").uncheck()
     await expect(settings.get_by_label("Allow replies")).not_to_be_checked()
-    async with live.client("alice") as alice_api:
+    async with server.client("alice") as alice_api:
         assert (await alice_api.get(f"/v1/stories/{ids[0]}")).json()["allow_replies"] is False
     await settings.get_by_role("button", name="Close").click()
     await expect(viewer.locator(".viewer-note")).to_have_text("Replies off")
