@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 
 from rooms.media import RelayMediaService
@@ -22,7 +23,8 @@ async def lifespan(state: AppState) -> AsyncIterator[None]:
     nodes = NodeRegistry(
         state.redis,
         state.keys,
-        settings.node_id,
+        # Unique per process run, even when processes share one configured node id.
+        f"{settings.node_id}-{secrets.token_hex(3)}",
         settings.media_node_url or settings.public_base_url,
         heartbeat_seconds=settings.node_heartbeat_seconds,
         ttl_seconds=settings.node_ttl_seconds,

@@ -44,14 +44,17 @@ return now
 """
 )
 
-# KEYS: room key, alive zset. ARGV: node id, room ttl seconds. Returns the owner's node id.
+# KEYS: room key, alive zset, url hash. ARGV: node id, room ttl seconds, node url.
+# Returns the owner's node id. An owner at our own URL is an earlier run of this process
+# (restarted before its lease ran out): we take its rooms over at once.
 CLAIM = (
     _NOW_MS
     + """
 local owner = redis.call('GET', KEYS[1])
 if owner and owner ~= ARGV[1] then
   local alive_until = redis.call('ZSCORE', KEYS[2], owner)
-  if alive_until and tonumber(alive_until) > now then
+  local same_place = redis.call('HGET', KEYS[3], owner) == ARGV[3]
+  if alive_until and tonumber(alive_until) > now and not same_place then
     return owner
   end
 end
@@ -157,8 +160,8 @@ class NodeRegistry:
             return self.node_id
         owner = str(
             await self._claim(
-                keys=[self._room_key(room_id), self._alive],
-                args=[self.node_id, ROOM_TTL_SECONDS],
+                keys=[self._room_key(room_id), self._alive, self._urls],
+                args=[self.node_id, ROOM_TTL_SECONDS, self.url],
             )
         )
         if owner == self.node_id:

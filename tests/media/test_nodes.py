@@ -80,3 +80,15 @@ async def test_release_and_stop_hand_rooms_back(make_node: Any) -> None:
     await a.stop()  # a graceful shutdown leaves the registry and frees room2 at once
     assert "node-a" not in await b.nodes()
     assert await b.claim("room2") == "node-b"
+
+
+async def test_a_restarted_node_takes_its_rooms_back_at_once(make_node: Any) -> None:
+    old = await make_node("node-a-1", "http://a", heartbeat_seconds=60)
+    assert await old.claim("room1") == "node-a-1"
+    # The process crashed (no release) and came back at the same address before its
+    # lease ran out: clients sent to http://a must not be told to go elsewhere.
+    new = await make_node("node-a-2", "http://a")
+    other = await make_node("node-b", "http://b")
+    assert await other.claim("room1") == "node-a-1"
+    assert await new.claim("room1") == "node-a-2"
+    assert await other.claim("room1") == "node-a-2"
