@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     # Chromium's default fake microphone beeps briefly once a second: too little sound for
     # the relay's speaking detector. A steady tone makes a speaker audibly "speaking".
     tone = tmp_path_factory.mktemp("audio") / "tone.wav"

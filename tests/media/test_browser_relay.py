@@ -7,31 +7,20 @@ polite perfect-negotiation peer, as docs/relay.md describes for clients.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.media.client import RoomClient
 from tests.support import LiveServer, token, wait_for
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
+# Real autoplay: the listener page is never clicked, so the policy is lifted for this test.
+ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
 
 # A room participant in 45 lines: join, offer, answer server offers (rolling back our own
 # offer on glare: the client is the polite side), trickle ICE, play what arrives.
@@ -88,10 +77,10 @@ async () => {
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
         await b.close()
 
