@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, model_validator
 
-from rooms.rules import REACTIONS, Role, SpeakerPolicy
+from rooms.rules import REACTIONS, SpeakerPolicy
 
 RoomState = Literal["scheduled", "live", "ended"]
 # A user id as in server.auth.USER_ID.
@@ -81,16 +81,6 @@ class RoomPreview(BaseModel):
     speaker_count: int
     started_at: datetime | None
     scheduled_for: datetime | None
-
-
-class Participant(BaseModel):
-    user_id: str
-    role: Role
-    muted: bool
-    hand_raised: bool
-    invited: bool
-    speaking: bool
-    connected: bool
 
 
 # ---- WebSocket: client -> server ----

@@ -33,7 +33,7 @@ from redis.exceptions import WatchError
 
 from rooms import events, rules
 from rooms.rules import Caps, Change, Member, Refused, Role, SpeakerPolicy
-from rooms.schemas import Participant, Room, RoomPreview
+from rooms.schemas import Room, RoomPreview
 from server.errors import Conflict, Forbidden, NotFound
 from server.settings import Settings
 from server.store import Keys
@@ -136,16 +136,17 @@ class Record:
         return cls(member, d["connected"], d["conn"], d["node"], d["joined_at"])
 
     def public(self) -> dict[str, Any]:
+        """The participant on the wire (docs/protocol.md); live speaking comes in events."""
         m = self.member
-        return Participant(
-            user_id=m.user_id,
-            role=m.role,
-            muted=m.muted,
-            hand_raised=m.hand_raised,
-            invited=m.invited,
-            speaking=False,
-            connected=self.connected,
-        ).model_dump(mode="json")
+        return {
+            "user_id": m.user_id,
+            "role": m.role,  # a str enum: JSON writes its value
+            "muted": m.muted,
+            "hand_raised": m.hand_raised,
+            "invited": m.invited,
+            "speaking": False,
+            "connected": self.connected,
+        }
 
 
 class RoomKeys:

@@ -157,8 +157,8 @@ class Connection:
         self._out.append(Close(code, reason))
         self._wake.set()
 
-    def start(self, welcome: dict[str, Any], publishing: bool) -> None:
-        self.send_text(encode(welcome))
+    def start(self, welcome: str, publishing: bool) -> None:
+        self.send_text(welcome)
         self.ready = True
         self.set_publishing(publishing)
         # Events since the subscription: some may predate the snapshot, but each carries a
@@ -289,6 +289,24 @@ def invalid(exc: ValidationError) -> tuple[str, str]:
     return "invalid_message", "; ".join(parts[:3])
 
 
+async def welcome(svc: RoomsService, room_id: str, user: str) -> str:
+    """The first message, encoded (a function of its own, so that the snapshot is not kept
+    alive for the whole connection by the handler's frame)."""
+    room = await svc.store.room(await svc.store.require(room_id))
+    participants = await svc.store.snapshot(room_id, user)
+    return encode(
+        {
+            "type": "welcome",
+            "protocol": PROTOCOL,
+            "you": user,
+            "room": room.model_dump(mode="json"),
+            "participants": [p.public() for p in participants],
+            "ice_servers": svc.settings.ice_servers,
+            "reactions": list(rules.REACTIONS),
+        }
+    )
+
+
 async def room_socket(ws: WebSocket) -> None:
     user = await authenticate_ws(ws)
     if user is None:
@@ -318,18 +336,7 @@ async def room_socket(ws: WebSocket) -> None:
         return
     try:
         await ws.accept()
-        room = await svc.store.room(await svc.store.require(room_id))
-        participants = await svc.store.snapshot(room_id, user)
-        welcome = {
-            "type": "welcome",
-            "protocol": PROTOCOL,
-            "you": user,
-            "room": room.model_dump(mode="json"),
-            "participants": [p.public() for p in participants],
-            "ice_servers": svc.settings.ice_servers,
-            "reactions": list(rules.REACTIONS),
-        }
-        conn.start(welcome, record.member.may_publish)
+        conn.start(await welcome(svc, room_id, user), record.member.may_publish)
         await conn.read()
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass

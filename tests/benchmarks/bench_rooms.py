@@ -1,0 +1,318 @@
+"""How many listeners one server process holds in one room, and how fast an event reaches them.
+
+The server is its own process (``ServerProcess``); listeners are real WebSocket clients in
+load-generator processes (this module run as ``python -m tests.benchmarks.bench_rooms``).
+At each level (10, 100, 500, 1000, 2000 listeners) the host toggles its mute 20 times and
+every listener records when each ``participant.updated`` arrives. Reported per level: join
+time (connect to welcome), fan-out latency per delivery and until the last listener has
+the event (p50/p99), server CPU per event and memory per connection, each also as a ratio
+to the 10-listener baseline of the same run.
+
+Run: ``.venv/bin/pytest -m bench tests/benchmarks/bench_rooms.py -s`` (or ``ephemera bench
+--only rooms``). Everything shares one machine: latencies include the load generators'
+own scheduling, so they are upper bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from server.settings import Settings
+from tests.support import ROOT, ServerProcess, auth, settings_env, token
+
+# Listener counts, growing; EPHEMERA_ROOM_BENCH_LEVELS=10,100 for a quick look.
+LEVELS = tuple(
+    int(n) for n in os.environ.get("EPHEMERA_ROOM_BENCH_LEVELS", "10,100,500,1000,2000").split(",")
+)
+EVENTS = 20  # host mute toggles per level
+GAP = 0.25  # seconds between toggles, so that fan-outs do not overlap
+PER_GENERATOR = 500
+# Browsers negotiate permessage-deflate, so listeners do too unless this says 0.
+DEFLATE = os.environ.get("EPHEMERA_ROOM_BENCH_DEFLATE", "1") != "0"
+BUDGET = 600.0  # seconds for the whole benchmark
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# ---------------------------------------------------------------- load generator process
+
+
+async def generate(spec: dict[str, Any]) -> None:
+    """Join ``spec["users"]`` to the room, then answer commands read from stdin."""
+    url = f"{spec['ws_url']}/v1/rooms/{spec['room']}/ws"
+    host = spec["host"]
+    gate = asyncio.Semaphore(50)
+    join_times: list[float] = []
+
+    async def one(user: str) -> ClientConnection:
+        async with gate:
+            started = time.monotonic()
+            ws = await connect(
+                f"{url}?token={token(user)}",
+                open_timeout=120,
+                ping_interval=None,
+                compression="deflate" if spec["deflate"] else None,
+            )
+            while json.loads(await ws.recv())["type"] != "welcome":
+                pass
+            join_times.append(time.monotonic() - started)
+            return ws
+
+    results = await asyncio.gather(*(one(u) for u in spec["users"]), return_exceptions=True)
+    conns = [r for r in results if isinstance(r, ClientConnection)]
+    errors = sorted({repr(r)[:120] for r in results if isinstance(r, BaseException)})
+    arrivals: list[list[float]] = [[] for _ in conns]
+    arrived = asyncio.Event()
+
+    async def read(i: int, ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            async for raw in ws:
+                event = json.loads(raw)
+                p = event.get("participant") or {}
+                if event["type"] == "participant.updated" and p.get("user_id") == host:
+                    arrivals[i].append(time.monotonic())
+                    arrived.set()
+
+    readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(conns)]
+    say({"ready": len(conns), "errors": errors, "join_times": join_times})
+
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    while line := await stdin.readline():
+        cmd = json.loads(line)
+        if cmd["cmd"] == "arm":
+            for a in arrivals:
+                a.clear()
+            say({"armed": True})
+        elif cmd["cmd"] == "collect":
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(cmd["timeout"]):
+                    while any(len(a) < cmd["events"] for a in arrivals):
+                        arrived.clear()
+                        await arrived.wait()
+            say({"arrivals": arrivals, "closed": sum(t.done() for t in readers)})
+        else:
+            break
+    for ws in conns:
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+
+def say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- driver
+
+
+class Generator:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, spec: dict[str, Any]) -> Generator:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.benchmarks.bench_rooms",
+            json.dumps(spec),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,
+        )
+        return cls(proc)
+
+    async def send(self, cmd: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def read(self, within: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), within)
+        if not line:
+            raise RuntimeError("load generator exited")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.send({"cmd": "stop"})
+        try:
+            await asyncio.wait_for(self.proc.wait(), 30)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def measure(
+    host: ClientConnection, generators: list[Generator], pid: int
+) -> dict[str, float]:
+    for g in generators:
+        await g.send({"cmd": "arm"})
+    for g in generators:
+        await g.read(30)
+    cpu_before = cpu_seconds(pid)
+    sent: list[float] = []
+    for k in range(EVENTS):
+        sent.append(time.monotonic())
+        await host.send(json.dumps({"type": "unmute" if k % 2 else "mute"}))
+        await asyncio.sleep(GAP)
+    for g in generators:
+        await g.send({"cmd": "collect", "events": EVENTS, "timeout": 30})
+    arrivals = [a for g in generators for a in (await g.read(120))["arrivals"]]
+    cpu = cpu_seconds(pid) - cpu_before
+    deliveries = [a[k] - sent[k] for a in arrivals for k in range(min(len(a), EVENTS))]
+    last = [
+        max(a[k] for a in arrivals) - sent[k]
+        for k in range(EVENTS)
+        if all(len(a) > k for a in arrivals)
+    ]
+    missing = sum(max(0, EVENTS - len(a)) for a in arrivals)
+    return {
+        "p50_ms": pct(deliveries, 0.5) * 1000,
+        "p99_ms": pct(deliveries, 0.99) * 1000,
+        "all_p50_ms": pct(last, 0.5) * 1000,
+        "all_p99_ms": pct(last, 0.99) * 1000,
+        "missing": missing,
+        # The toggles are spaced, so the CPU of the window is mostly fan-out work.
+        "cpu_ms_per_event": cpu / EVENTS * 1000,
+    }
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(int(BUDGET) + 300)
+async def test_listeners_per_process_and_fanout(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(
+        rate_ws_message="1000/second",
+        rate_room_join="100000/minute",
+        log_level="ERROR",
+    )
+    server = ServerProcess(settings_env(settings)).start()
+    assert server.proc is not None
+    pid = server.proc.pid
+    generators: list[Generator] = []
+    host_reader: asyncio.Task[None] | None = None
+    host: ClientConnection | None = None
+    started = time.monotonic()
+    rows: list[dict[str, float]] = []
+    try:
+        async with httpx.AsyncClient(base_url=server.url, headers=auth("host"), timeout=30) as c:
+            r = await c.post("/v1/rooms", json={"title": "bench"})
+            assert r.status_code == 201, r.text
+            room = r.json()["id"]
+        host = await connect(f"{server.ws_url}/v1/rooms/{room}/ws?token={token('host')}")
+
+        async def drain() -> None:
+            with contextlib.suppress(Exception):
+                async for _ in host:
+                    pass
+
+        host_reader = asyncio.create_task(drain())
+        rss_empty = rss_mb(pid)
+        joined = 0
+        for level in LEVELS:
+            if time.monotonic() - started > BUDGET:
+                print(f"rooms bench: time budget spent before {level} listeners")
+                break
+            t0 = time.monotonic()
+            batch: list[Generator] = []
+            for first in range(joined, level, PER_GENERATOR):
+                users = [f"l{i:05d}" for i in range(first, min(level, first + PER_GENERATOR))]
+                spec = {
+                    "ws_url": server.ws_url,
+                    "room": room,
+                    "host": "host",
+                    "users": users,
+                    "deflate": DEFLATE,
+                }
+                batch.append(await Generator.start(spec))
+            ready = [await g.read(300) for g in batch]
+            join_wall = time.monotonic() - t0
+            generators += batch
+            joined = level
+            errors = [e for r in ready for e in r["errors"]]
+            join_times = [t for r in ready for t in r["join_times"]]
+            if errors:
+                print(f"rooms bench: {len(errors)} failed joins at {level}: {errors[:3]}")
+                break
+            await asyncio.sleep(1.5)  # let count updates settle
+            row = await measure(host, generators, pid)
+            row.update(
+                listeners=level,
+                join_per_s=(level - (rows[-1]["listeners"] if rows else 0)) / join_wall,
+                join_p50_ms=pct(join_times, 0.5) * 1000,
+                join_p99_ms=pct(join_times, 0.99) * 1000,
+                rss_mb=rss_mb(pid),
+                kb_per_conn=(rss_mb(pid) - rss_empty) * 1024 / level,
+            )
+            rows.append(row)
+            print(f"rooms bench: {level} listeners measured")
+    finally:
+        if host is not None:
+            await host.close()
+        if host_reader is not None:
+            host_reader.cancel()
+        await asyncio.gather(*(g.stop() for g in generators))
+        server.stop()
+
+    assert rows, "no level measured"
+    base = rows[0]
+    print()
+    print(
+        "room fan-out, one server process (baseline: the first level; times in ms; "
+        "'all' = until the last listener has the event)"
+    )
+    head = (
+        f"{'listeners':>9} {'joins/s':>8} {'join p50':>9} {'join p99':>9} "
+        f"{'p50':>7} {'p99':>7} {'all p50':>8} {'all p99':>8} {'x base':>7} "
+        f"{'cpu/event':>9} {'x base':>7} {'us/deliv':>8} {'RSS MB':>7} {'KB/conn':>7} {'lost':>5}"
+    )
+    print(head)
+    for row in rows:
+        print(
+            f"{row['listeners']:>9.0f} {row['join_per_s']:>8.0f} {row['join_p50_ms']:>9.1f} "
+            f"{row['join_p99_ms']:>9.1f} {row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} "
+            f"{row['all_p50_ms']:>8.1f} {row['all_p99_ms']:>8.1f} "
+            f"{row['all_p50_ms'] / base['all_p50_ms']:>7.1f} {row['cpu_ms_per_event']:>9.1f} "
+            f"{row['cpu_ms_per_event'] / base['cpu_ms_per_event']:>7.1f} "
+            f"{row['cpu_ms_per_event'] * 1000 / row['listeners']:>8.1f} "
+            f"{row['rss_mb']:>7.0f} {row['kb_per_conn']:>7.1f} {row['missing']:>5.0f}"
+        )
+    assert all(row["missing"] == 0 for row in rows), "some listeners missed events"
+
+
+if __name__ == "__main__":
+    asyncio.run(generate(json.loads(sys.argv[1])))
