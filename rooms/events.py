@@ -79,11 +79,16 @@ class Hub:
         redis: Redis,
         keys: Keys,
         on_room_event: Callable[[str, dict[str, Any]], None],
+        on_recovered: Callable[[], None],
         control_channel: str,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.on_room_event = on_room_event
+        # Called after the pub/sub connection came back: local sockets need the state again.
+        self.on_recovered = on_recovered
+        self._interrupted = False
+        self._recovery: asyncio.Task[None] | None = None
         self.rooms: dict[str, set[Listener]] = {}
         self._control = control_channel
         self._room_of: dict[str, str] = {}  # channel -> room id
@@ -98,6 +103,8 @@ class Hub:
         self._task = asyncio.create_task(self._run(), name="rooms-hub")
 
     async def stop(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -162,26 +169,42 @@ class Hub:
         while True:
             try:
                 response = await self._pubsub.parse_response(block=False, timeout=1.0)
-                if response is None:
-                    continue
-                if isinstance(response, str | bytes):
-                    # RESP3 answers PING with a plain reply (RESP2 with a "pong" message);
-                    # redis-py's handle_message misreads the decoded form.
-                    self._pong(response)
-                    continue
-                msg = await self._pubsub.handle_message(response)
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, *REDIS_DOWN) as exc:
-                log.warning("rooms.hub.redis", error=repr(exc))
+                if not self._interrupted:
+                    log.warning("rooms.hub.redis_lost", error=repr(exc))
+                self._interrupted = True
                 await asyncio.sleep(0.5)
                 continue
-            if msg is None:
-                continue
+            if self._interrupted:
+                # Reconnected (redis-py resubscribed): events published meanwhile are lost.
+                self._interrupted = False
+                self._recovery = asyncio.create_task(self._recover())
             try:
-                self._handle(msg)
+                await self._dispatch(response)
             except Exception:  # one bad event must not stop every room on this process
                 log.exception("rooms.hub.event_failed")
+
+    async def _recover(self) -> None:
+        try:
+            await self._barrier()
+        except (TimeoutError, *REDIS_DOWN):
+            return  # down again: the next reconnection recovers
+        log.info("rooms.hub.redis_recovered")
+        self.on_recovered()
+
+    async def _dispatch(self, response: Any) -> None:
+        if response is None:
+            return
+        if isinstance(response, str | bytes):
+            # RESP3 answers PING with a plain reply (RESP2 with a "pong" message);
+            # redis-py's handle_message misreads the decoded form.
+            self._pong(response)
+            return
+        msg = await self._pubsub.handle_message(response)
+        if msg is not None:
+            self._handle(msg)
 
     def _pong(self, data: str | bytes) -> None:
         token = data.decode() if isinstance(data, bytes) else data

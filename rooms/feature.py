@@ -35,9 +35,8 @@ class RoomsService:
         # Unique per process run: a restarted process is a new node whose old sockets are gone.
         self.node = f"{self.settings.node_id}-{secrets.token_hex(3)}"
         self.store = RoomStore(self.redis, self.keys, self.settings, self.ws_url)
-        self.hub = Hub(
-            self.redis, self.keys, self._on_room_event, self.keys("rooms", "node", self.node)
-        )
+        control = self.keys("rooms", "node", self.node)
+        self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
         self.presence = Presence(self.store, self.settings, self.node)
         self.local: set[str] = set()  # "room|user|conn" of this process's sockets
         self._counts: dict[str, tuple[int, int]] = {}
@@ -64,6 +63,12 @@ class RoomsService:
         media = self.media
         if event["type"] == "room.ended" and media is not None:
             self._spawn(media.end_room(room_id))
+
+    def _resync(self) -> None:
+        for listeners in list(self.hub.rooms.values()):
+            for conn in list(listeners):
+                if isinstance(conn, ws.Connection):
+                    self._spawn(conn.resync())
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -26,7 +26,7 @@ from rooms import events, rules
 from rooms.events import encode
 from rooms.rules import Refused
 from rooms.schemas import MESSAGE, Mute, React, RtcDescription, RtcIce, Targeted, wire
-from rooms.store import checked_id
+from rooms.store import Record, checked_id
 from server import metrics
 from server.errors import ApiError, Forbidden, RateLimited, ServiceUnavailable
 from server.graph import Graph
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 PROTOCOL = 1
+MALFORMED = object()
 
 # Close codes (docs/protocol.md); uvicorn itself closes with 1012 when shutting down.
 CLOSE_ENDED = 1000  # the room ended
@@ -191,6 +192,21 @@ class Connection:
             room, user = self.room_id, self.user_id
             self._media_calls.submit(lambda: media.set_publishing(room, user, allowed))
 
+    async def resync(self) -> None:
+        """Redis came back after an outage and events may have been lost: send the whole
+        state again (a second ``welcome``), or have the client reconnect if its place is gone."""
+        if not self.ready or self._closing:
+            return
+        try:
+            text, me = await welcome(self.svc, self.room_id, self.user_id)
+        except (ApiError, TimeoutError, *REDIS_DOWN):
+            me = None
+        if me is None or me.conn != self.conn_id:
+            self.close(CLOSE_SLOW, "the room changed while the server was cut off: reconnect")
+            return
+        self.send_text(text)
+        self.set_publishing(me.member.may_publish)
+
     # ---- incoming ----
 
     async def read(self) -> None:
@@ -211,17 +227,22 @@ class Connection:
         if len(text.encode()) > settings.ws_max_message_bytes:
             self.close(CLOSE_TOO_BIG, "message too large")
             return
-        ref: str | None = None
         try:
+            data = json.loads(text)
+        except ValueError:
+            data = MALFORMED
+        ref = (
+            data["ref"][:64]
+            if isinstance(data, dict) and isinstance(data.get("ref"), str)
+            else None
+        )
+        try:
+            # Every message counts, malformed ones too.
             await self.svc.limiter.hit(settings.rate_ws_message, "room_ws", self.user_id)
-            try:
-                data = json.loads(text)
-            except ValueError:
+            if data is MALFORMED:
                 metrics.WS_MESSAGES.labels("invalid").inc()
                 self.error("malformed_json", "the message is not valid JSON")
                 return
-            if isinstance(data, dict) and isinstance(data.get("ref"), str):
-                ref = data["ref"][:64]
             try:
                 message = MESSAGE.validate_python(data)
             except ValidationError as exc:
@@ -289,12 +310,13 @@ def invalid(exc: ValidationError) -> tuple[str, str]:
     return "invalid_message", "; ".join(parts[:3])
 
 
-async def welcome(svc: RoomsService, room_id: str, user: str) -> str:
-    """The first message, encoded (a function of its own, so that the snapshot is not kept
-    alive for the whole connection by the handler's frame)."""
+async def welcome(svc: RoomsService, room_id: str, user: str) -> tuple[str, Record | None]:
+    """The welcome message, encoded, and the user's own record (a function of its own, so
+    that the snapshot is not kept alive for the whole connection by the handler's frame)."""
     room = await svc.store.room(await svc.store.require(room_id))
     participants = await svc.store.snapshot(room_id, user)
-    return encode(
+    me = next((p for p in participants if p.user_id == user), None)
+    text = encode(
         {
             "type": "welcome",
             "protocol": PROTOCOL,
@@ -305,6 +327,7 @@ async def welcome(svc: RoomsService, room_id: str, user: str) -> str:
             "reactions": list(rules.REACTIONS),
         }
     )
+    return text, me if room.state == "live" else None
 
 
 async def room_socket(ws: WebSocket) -> None:
@@ -336,7 +359,8 @@ async def room_socket(ws: WebSocket) -> None:
         return
     try:
         await ws.accept()
-        conn.start(await welcome(svc, room_id, user), record.member.may_publish)
+        text, _ = await welcome(svc, room_id, user)
+        conn.start(text, record.member.may_publish)
         await conn.read()
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+from server.valkey import EmbeddedValkey
 from tests.rooms.helpers import Peer, create_room, join, participant, refused
 from tests.support import LiveServer, wait_for
 
@@ -162,3 +164,37 @@ async def test_host_who_never_connects_lets_the_room_end(
         await wait_for(ended, within=10)
     status, body = await refused(srv.ws_url, room, "bob")
     assert status == 409 and body["error"]["code"] == "room_ended"
+
+
+async def test_redis_outage_gives_errors_not_crashes(
+    make_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    own = EmbeddedValkey(tmp_path / "own-valkey")
+    own.start()
+    try:
+        srv = make_server(redis_url=own.url, **FAST)
+        async with srv.client("alice") as a:
+            room = (await create_room(a))["id"]
+        host = await join(srv.ws_url, room, "alice")
+        bob = await join(srv.ws_url, room, "bob")
+        own.kill()
+        await bob.send("hand.raise", ref="down")
+        err = await bob.error()
+        assert err["code"] == "store_unavailable" and err["ref"] == "down"
+        status, body = await refused(srv.ws_url, room, "carol")
+        assert status == 503 and body["error"]["code"] == "store_unavailable"
+        own.start()  # the append-only file brings the room back
+
+        # Events published while this process was cut off from Redis are lost, so once it
+        # is back every socket gets the whole state again: a second welcome.
+        again = await host.next("welcome", within=20)
+        assert participant(again, "bob")["role"] == "listener"  # type: ignore[index]
+        await bob.next("welcome", within=20)
+        await bob.send("hand.raise")
+        await host.updated("bob", hand_raised=True)
+        carol = await join(srv.ws_url, room, "carol")
+        assert participant(carol.welcome, "bob")["hand_raised"] is True  # type: ignore[index]
+        for p in (host, bob, carol):
+            await p.close()
+    finally:
+        own.stop()
