@@ -233,9 +233,14 @@ async def test_caps(make_server: Callable[..., LiveServer], room_of: Callable[..
     # Demoting the co-host would make three speakers.
     await host.send("role.demote", user_id="bob")
     assert (await host.error())["code"] == "speakers_full"
-    assert participant((await room.join("erin")).welcome, "bob") == participant(
-        (await room.join("frank")).welcome, "bob"
-    )
+    roles = {p["user_id"]: p["role"] for p in (await room.join("erin")).welcome["participants"]}
+    assert roles == {
+        "alice": "host",
+        "bob": "cohost",
+        "carol": "speaker",
+        "dave": "speaker",
+        "erin": "listener",
+    }
 
 
 async def test_concurrent_accepts_never_exceed_the_cap(
@@ -244,20 +249,24 @@ async def test_concurrent_accepts_never_exceed_the_cap(
     srv = make_server(max_speakers=1, rate_ws_message="1000/second")
     room = await room_of(server=srv)
     host = await room.join("alice")
-    hands = ["bob", "carol", "dave", "erin"]
-    peers = [await room.join(u) for u in hands]
-    for p in peers:
-        await p.send("hand.raise")
-    for u in hands:
-        await host.updated(u, hand_raised=True)
-    # Two moderators accept at once: the host here, and the same host on a second socket
-    # would be replaced, so accept all hands in one burst instead.
-    for u in hands:
-        await host.send("hand.accept", user_id=u)
-    await host.send("ping")
-    await host.next("pong")
-    errors = [await host.error() for _ in range(len(hands) - 1)]
-    assert {e["code"] for e in errors} == {"speakers_full"}
+    bob = await stage(room, host, "bob")
+    await host.send("role.cohost", user_id="bob")
+    await bob.updated("bob", role="cohost")
+    hands = ["carol", "dave", "erin", "fred"]
+    for user in hands:
+        peer = await room.join(user)
+        await peer.send("hand.raise")
+        await host.updated(user, hand_raised=True)
+        await bob.updated(user, hand_raised=True)
+    # Both moderators accept two hands each, all at once, for the one free speaker slot.
+    await asyncio.gather(
+        *(mod.send("hand.accept", user_id=u) for mod, u in zip([host, bob] * 2, hands, strict=True))
+    )
+    for mod in (host, bob):
+        await mod.send("ping")
+        await mod.next("pong")
+    refusals = [e for mod in (host, bob) for e in mod.events if e["type"] == "error"]
+    assert [e["code"] for e in refusals] == ["speakers_full"] * 3
     late = await room.join("zed")
     speakers = [p for p in late.welcome["participants"] if p["role"] == "speaker"]
     assert len(speakers) == 1
@@ -435,3 +444,32 @@ async def test_rtc_without_media_relay(
     err = await bob.error()
     assert err["code"] == "media_unavailable" and err["ref"] == "o"
     assert bob.welcome["room"]["ws_url"].endswith(f"/v1/rooms/{room.id}/ws")
+
+
+def metric(text: str, sample: str) -> float:
+    """The value of one sample (name with its labels) in a Prometheus page, 0 when absent."""
+    for line in text.splitlines():
+        if line.rsplit(" ", 1)[0] == sample:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics(room_of: Callable[..., Any]) -> None:
+    room = await room_of()
+    async with room.server.client() as anon:
+
+        async def page() -> str:
+            return (await anon.get("/metrics")).text
+
+        raised = 'ephemera_ws_messages_total{type="hand.raise"}'
+        before = metric(await page(), raised)
+        host = await room.join("alice")
+        bob = await room.join("bob")
+        await bob.send("hand.raise")
+        await host.updated("bob", hand_raised=True)
+        text = await page()
+        assert metric(text, raised) == before + 1
+        assert metric(text, "ephemera_room_connections") >= 2
+        assert metric(text, "ephemera_live_rooms") >= 1
+        await bob.close()
+        await host.close()
