@@ -158,6 +158,11 @@ class Connection:
         self._out.append(Close(code, reason))
         self._wake.set()
 
+    async def open(self, publishing: bool) -> None:
+        """Send the welcome and start delivering events (the snapshot is not kept)."""
+        text, _ = await welcome(self.svc, self.room_id, self.user_id)
+        self.start(text, publishing)
+
     def start(self, welcome: str, publishing: bool) -> None:
         self.send_text(welcome)
         self.ready = True
@@ -359,8 +364,7 @@ async def room_socket(ws: WebSocket) -> None:
         return
     try:
         await ws.accept()
-        text, _ = await welcome(svc, room_id, user)
-        conn.start(text, record.member.may_publish)
+        await conn.open(record.member.may_publish)
         await conn.read()
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
