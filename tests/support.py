@@ -158,7 +158,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that reproduces ``settings`` in a child process."""
     env: dict[str, str] = {}
     for name, value in settings.model_dump(mode="json").items():
-        if value is None:
+        # Every process is its own node: it draws its own id.
+        if value is None or name == "node_id":
             continue
         key = "REDIS_URL" if name == "redis_url" else f"EPHEMERA_{name.upper()}"
         env[key] = value if isinstance(value, str) else __import__("json").dumps(value)
