@@ -32,7 +32,8 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         while time.monotonic() < deadline:
             try:
                 start = time.perf_counter()
-                async with connect(url, open_timeout=30) as ws:
+                ws = await connect(url, open_timeout=30)
+                try:
                     welcome = json.loads(await ws.recv())
                     while welcome["type"] != "welcome":
                         welcome = json.loads(await ws.recv())
@@ -41,16 +42,23 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                     # so the action is a real change that produces an event.
                     me = next(p for p in welcome["participants"] if p["user_id"] == user)
                     action = "hand.lower" if me["hand_raised"] else "hand.raise"
+                    want = not me["hand_raised"]
                     sent = time.perf_counter()
                     await ws.send(json.dumps({"type": action}))
                     while True:
                         msg = json.loads(await ws.recv())
                         if msg["type"] == "error":
-                            raise RuntimeError(msg["error"]["code"] if "error" in msg else msg)
+                            raise RuntimeError(msg.get("code"))
                         p = msg.get("participant", {})
-                        if msg["type"] == "participant.updated" and p.get("user_id") == user:
+                        if (
+                            msg["type"] == "participant.updated"
+                            and p.get("user_id") == user
+                            and p.get("hand_raised") == want
+                        ):
                             break
                     events.append(time.perf_counter() - sent)
+                finally:
+                    await ws.close()
             except (OSError, WebSocketException, RuntimeError, TimeoutError) as exc:
                 errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 await asyncio.sleep(0.1)
