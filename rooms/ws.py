@@ -234,7 +234,7 @@ class Connection:
             return
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             data = MALFORMED
         ref = (
             data["ref"][:64]

@@ -117,7 +117,7 @@ async def parse_json_body(request: Request, model: type[BaseModel], limit: int) 
     raw = await read_capped(request, limit)
     try:
         data = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise BadRequest("request body is not valid JSON", code="malformed_json") from None
     if data is None:
         raise ValidationFailed("a JSON object body is required")

@@ -16,8 +16,10 @@ NOT_BLANK = r"[^ \t\n\r\f\v]"
 # The schema documents the default limit; handlers enforce the configured one
 # (``max_story_text``), so configure it at or below this value.
 MAX_TEXT: int = Settings.model_fields["max_story_text"].default
-# "<score>~<member>": a float as repr() writes it, then a user or item id (rules.encode_cursor).
-CURSOR = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?(e[-+]?[0-9]{1,3})?~[A-Za-z0-9_.-]{1,64}$"
+# "<score>~<member>": a time in seconds as repr() writes it (timestamps never need an exponent,
+# and without one every value the pattern admits is a finite float), then a user or item id
+# (rules.encode_cursor).
+CURSOR = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?~[A-Za-z0-9_.-]{1,64}$"
 
 
 def _form_bool(value: object) -> object:

@@ -129,6 +129,11 @@ async def test_oversized_and_malformed_bodies(
             "/v1/test-echo", content=b"{not json", headers={"content-type": "application/json"}
         )
         assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+        deep = b"[" * 1000  # deeper than the parser recursion allows, within the body cap
+        r = await c.post(
+            "/v1/test-echo", content=deep, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
         r = await c.post("/v1/test-echo", json={"text": 5})
         assert r.status_code == 422
         r = await c.post("/v1/test-echo", json=[1, 2])
