@@ -14,7 +14,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,7 +41,15 @@ UNLIMITED = {
 }
 
 
-def _run(module: str, spec: dict[str, Any]) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(module: str, spec: dict[str, Any], server_pid: int) -> dict[str, Any]:
+    """One load step; adds the server's CPU use (cores) so saturation is visible: on two
+    cores, past ~16 workers the Python load generator, not the server, is the limit."""
+    cpu0, t0 = _cpu_seconds(server_pid), time.monotonic()
     out = subprocess.run(
         [sys.executable, "-m", module, json.dumps(spec)],
         cwd=ROOT,
@@ -48,14 +58,16 @@ def _run(module: str, spec: dict[str, Any]) -> dict[str, Any]:
         check=True,
         timeout=STEP_SECONDS + 120,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["server_cpu"] = (_cpu_seconds(server_pid) - cpu0) / (time.monotonic() - t0)
+    return result
 
 
 def _row(name: str, r: dict[str, Any], base_rps: float) -> str:
     errors = sum(r["errors"].values())
     return (
         f"{name:<22}{r['concurrency']:>5}{r['rps']:>10.0f}{r['rps'] / base_rps:>8.2f}"
-        f"{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{errors:>8}"
+        f"{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{errors:>8}{r['server_cpu']:>9.2f}"
     )
 
 
@@ -63,6 +75,8 @@ def _row(name: str, r: dict[str, Any], base_rps: float) -> str:
 def test_load_stories_and_rooms(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(**UNLIMITED, log_level="WARNING")
     server = ServerProcess(settings_env(settings)).start()
+    assert server.proc is not None
+    pid = server.proc.pid
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:
             for author in ("author0", "author1", "author2"):
@@ -91,7 +105,7 @@ def test_load_stories_and_rooms(make_settings: Callable[..., Settings]) -> None:
         print(f"\nHTTP load (closed loop, {STEP_SECONDS} s per step)")
         print(
             f"{'workload':<22}{'conc':>5}{'req/s':>10}{'xbase':>8}{'p50 ms':>10}"
-            f"{'p99 ms':>10}{'errors':>8}"
+            f"{'p99 ms':>10}{'errors':>8}{'srv cpu':>9}"
         )
         failures = []
         for level in LEVELS:
@@ -103,6 +117,7 @@ def test_load_stories_and_rooms(make_settings: Callable[..., Settings]) -> None:
                     "seconds": STEP_SECONDS,
                     "requests": mixes["healthz (baseline)"],
                 },
+                pid,
             )
             print(_row("healthz (baseline)", base, base["rps"]))
             for name in ("stories read mix", "publish text story"):
@@ -114,6 +129,7 @@ def test_load_stories_and_rooms(make_settings: Callable[..., Settings]) -> None:
                         "seconds": STEP_SECONDS,
                         "requests": mixes[name],
                     },
+                    pid,
                 )
                 print(_row(name, r, base["rps"]))
                 if r["errors"]:
@@ -122,7 +138,7 @@ def test_load_stories_and_rooms(make_settings: Callable[..., Settings]) -> None:
         print(f"\nRoom joins + hand event (closed loop, {STEP_SECONDS} s per step)")
         print(
             f"{'conc':>5}{'joins/s':>10}{'join p50':>10}{'join p99':>10}{'event p50':>11}"
-            f"{'event p99':>11}{'errors':>8}"
+            f"{'event p99':>11}{'errors':>8}{'srv cpu':>9}"
         )
         for level in ROOM_LEVELS:
             r = _run(
@@ -134,11 +150,12 @@ def test_load_stories_and_rooms(make_settings: Callable[..., Settings]) -> None:
                     "seconds": STEP_SECONDS,
                     "prefix": f"j{level}u",
                 },
+                pid,
             )
             print(
                 f"{level:>5}{r['joins_per_s']:>10.1f}{r['join_p50_ms']:>10.1f}"
                 f"{r['join_p99_ms']:>10.1f}{r['event_p50_ms']:>11.1f}{r['event_p99_ms']:>11.1f}"
-                f"{sum(r['errors'].values()):>8}"
+                f"{sum(r['errors'].values()):>8}{r['server_cpu']:>9.2f}"
             )
             if r["errors"]:
                 failures.append(("room joins", level, r["errors"]))
