@@ -11,7 +11,7 @@ import httpx
 from server.settings import Settings
 from server.valkey import EmbeddedValkey
 from tests.media.client import RoomClient
-from tests.rooms.helpers import join, refused
+from tests.rooms.helpers import create_room, join, refused
 from tests.support import ServerProcess, auth, settings_env, wait_for
 
 
@@ -59,10 +59,8 @@ async def test_room_survives_a_server_restart(make_settings: Callable[..., Setti
     env = settings_env(make_settings(reconnect_grace_seconds=60, host_grace_seconds=60))
     first = ServerProcess(env).start()
     try:
-        async with httpx.AsyncClient(base_url=first.url, timeout=10) as c:
-            room = (
-                await c.post("/v1/rooms", json={"title": "restart"}, headers=auth("host"))
-            ).json()
+        async with httpx.AsyncClient(base_url=first.url, headers=auth("host")) as c:
+            room = await create_room(c, title="restart")
         host = await join(first.ws_url, room["id"], "host")
         bob = await join(first.ws_url, room["id"], "bob")
         await bob.send("hand.raise")
@@ -96,10 +94,8 @@ async def test_room_whose_host_never_returns_ends(make_settings: Callable[..., S
     env = settings_env(make_settings(reconnect_grace_seconds=1, host_grace_seconds=1))
     first = ServerProcess(env).start()
     try:
-        async with httpx.AsyncClient(base_url=first.url, timeout=10) as c:
-            room = (
-                await c.post("/v1/rooms", json={"title": "orphan"}, headers=auth("host"))
-            ).json()
+        async with httpx.AsyncClient(base_url=first.url, headers=auth("host")) as c:
+            room = await create_room(c, title="orphan")
         await join(first.ws_url, room["id"], "host")
         await join(first.ws_url, room["id"], "bob")
     finally:
