@@ -157,9 +157,9 @@ async def watch_redis(state: AppState) -> None:
             if state.redis_up:
                 log.error("redis.down", error=repr(exc))
             state.redis_up = False
-            delay = min(delay * 2, 8.0) if delay < 8.0 else 8.0
+            delay = min(delay * 2, 2.0)
         metrics.REDIS_UP.set(1 if state.redis_up else 0)
-        await asyncio.sleep(1.0 if state.redis_up else min(delay, 2.0))
+        await asyncio.sleep(delay)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -40,9 +40,15 @@ def graph(ctx: Ctx) -> Graph:
     return Graph(ctx.redis, ctx.keys)
 
 
-def other_user(ctx: Ctx, user_id: str) -> str:
+def valid_user_id(user_id: str) -> str:
+    """A user id from a URL, or 422: ids are what tokens may name (server.auth.USER_ID)."""
     if not USER_ID.match(user_id):
         raise ValidationFailed("user_id must be 1-64 characters of [A-Za-z0-9_.-]")
+    return user_id
+
+
+def other_user(ctx: Ctx, user_id: str) -> str:
+    valid_user_id(user_id)
     if user_id == ctx.user:
         raise Conflict("you cannot do that to yourself", code="self_reference")
     return user_id
@@ -86,8 +92,7 @@ async def unfollow(ctx: Ctx, user_id: str) -> None:
 
 
 async def _visible_list(ctx: Ctx, user_id: str) -> str:
-    if not USER_ID.match(user_id):
-        raise ValidationFailed("user_id must be 1-64 characters of [A-Za-z0-9_.-]")
+    valid_user_id(user_id)
     if user_id != ctx.user and await graph(ctx).is_blocked_between(ctx.user, user_id):
         raise Forbidden("you cannot see this user's connections", code="blocked")
     return user_id

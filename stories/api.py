@@ -12,9 +12,8 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from server.api import Api, Ctx, format_validation_error
-from server.auth import USER_ID
 from server.errors import Forbidden, NotFound, ValidationFailed
-from server.graph_api import PageQuery, UserPage, other_user
+from server.graph_api import PageQuery, UserPage, other_user, valid_user_id
 from stories import media, rules, signing
 from stories.model import InboxItem, Story
 from stories.rules import Relation
@@ -360,8 +359,7 @@ async def unhide_stories_from(ctx: Ctx, user_id: str) -> None:
 @api.get("/v1/users/{user_id}/stories")
 async def list_user_stories(ctx: Ctx, user_id: str) -> StoriesOut:
     """A user's live stories that the caller may see, oldest first."""
-    if not USER_ID.match(user_id):
-        raise ValidationFailed("user_id must be 1-64 characters of [A-Za-z0-9_.-]")
+    valid_user_id(user_id)
     store = service(ctx).store
     now = time.time()
     rel = await store.relation(ctx.user, user_id)
