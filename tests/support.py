@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -162,7 +163,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if value is None or name == "node_id":
             continue
         key = "REDIS_URL" if name == "redis_url" else f"EPHEMERA_{name.upper()}"
-        env[key] = value if isinstance(value, str) else __import__("json").dumps(value)
+        env[key] = value if isinstance(value, str) else json.dumps(value)
     return env
 
 
