@@ -1,153 +1,41 @@
-"""Wires the rooms feature into the app: the service every room endpoint and socket shares."""
+"""Wires the rooms control plane into the app: its endpoints, socket and per-process duties."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from rooms import api, events, ws
-from rooms.events import Hub
-from rooms.presence import Presence
-from rooms.store import RoomStore
-from server.feature import AppState, Feature
-from server.store import REDIS_DOWN
-
-if TYPE_CHECKING:
-    from rooms.media_port import MediaService
-
-log = structlog.get_logger(__name__)
+from rooms import api, ws
+from rooms.media_port import MediaService
+from rooms.service import ROOMS, RoomsService
+from server.feature import Provides, ServiceFeature, Slot
+from server.graph.store import Graph
+from server.platform import Platform
 
 
-class RoomsService:
-    """``services["rooms"]``: the store, this process's event hub and its presence duties."""
+class RoomsFeature(ServiceFeature[RoomsService]):
+    slot: Slot[RoomsService] = ROOMS
+    apis = (api.api,)
+    routes = (ws.route,)
 
-    def __init__(self, state: AppState) -> None:
-        self.state = state
-        self.settings = state.settings
-        self.redis = state.redis
-        self.keys = state.keys
-        self.limiter = state.limiter
-        # Unique per process run: a restarted process is a new node whose old sockets are gone.
-        self.node = f"{self.settings.node_id}-{secrets.token_hex(3)}"
-        self.store = RoomStore(self.redis, self.keys, self.settings, self.ws_url)
-        control = self.keys("rooms", "node", self.node)
-        self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
-        self.presence = Presence(self.store, self.settings, self.node)
-        self.local: set[str] = set()  # "room|user|conn" of this process's sockets
-        self._counts: dict[str, tuple[int, int]] = {}
-        self._unsettled = False  # a socket closed while Redis was unreachable
-        self._tasks: set[asyncio.Task[Any]] = set()
+    def __init__(self, graph: Provides[Graph], media: Provides[MediaService] | None) -> None:
+        super().__init__()
+        self.graph = graph
+        self.media = media
+        self._runner: asyncio.Task[None] | None = None
 
-    @property
-    def media(self) -> MediaService | None:
-        return self.state.services.get("media")
+    async def start(self, platform: Platform) -> RoomsService:
+        media = self.media.service if self.media is not None else None
+        service = RoomsService(platform, self.graph.service, media)
+        await service.hub.start()
+        self._runner = asyncio.create_task(service.run(), name="rooms-presence")
+        return service
 
-    async def publish(self, room_id: str, event: dict[str, Any]) -> None:
-        """``PublishEvent`` for the relay: ``event`` to every participant of the room."""
-        await events.publish(self.redis, self.keys, room_id, event)
-
-    async def ws_url(self, room_id: str, state: str) -> str:
-        media = self.media
-        if media is not None and state == "live":
-            return await media.media_ws_url(room_id)
-        base = self.settings.public_base_url.rstrip("/")
-        base = "ws" + base.removeprefix("http") if base.startswith("http") else base
-        return f"{base}/v1/rooms/{room_id}/ws"
-
-    def _on_room_event(self, room_id: str, event: dict[str, Any]) -> None:
-        media = self.media
-        if event["type"] == "room.ended" and media is not None:
-            self._spawn(media.end_room(room_id))
-
-    def _resync(self) -> None:
-        for listeners in list(self.hub.rooms.values()):
-            for conn in list(listeners):
-                if isinstance(conn, ws.Connection):
-                    self._spawn(conn.resync())
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def gone(self, conn: ws.Connection) -> None:
-        """A socket closed: start the participant's grace period and close their media."""
-        media = self.media
-        try:
-            if conn.ended_by is None:
-                await self.store.disconnect(conn.room_id, conn.user_id, conn.conn_id, self.node)
-            self.local.discard(conn.entry)
-        except (TimeoutError, *REDIS_DOWN) as exc:
-            log.warning("rooms.disconnect_failed", error=repr(exc))
-            self._unsettled = True  # retried by the next tick
-        if media is not None and conn.ended_by not in ("replaced", "ended"):
-            try:
-                await media.leave(conn.room_id, conn.user_id)
-            except Exception:
-                log.exception("rooms.media_leave_failed")
-
-    async def tick(self) -> None:
-        await self.presence.tick()
-        if self._unsettled:
-            self._unsettled = False
-            await self.presence.disconnect_all(self.node, keep=self.local)
-        await self.refresh_counts()
-
-    async def refresh_counts(self) -> None:
-        """Send ``room.updated`` to local sockets when a room's counts changed."""
-        room_ids = list(self.hub.rooms)
-        if not room_ids:
-            self._counts.clear()
-            return
-        counts = await self.store.counts(room_ids)
-        for room_id, c in zip(room_ids, counts, strict=True):
-            if self._counts.get(room_id) == c:
-                continue
-            self._counts[room_id] = c
-            meta = await self.store.meta(room_id)
-            if meta is None or meta.state != "live":
-                continue
-            room = await self.store.room(meta, c)
-            text = events.encode({"type": "room.updated", "room": room.model_dump(mode="json")})
-            for listener in list(self.hub.rooms.get(room_id, ())):
-                if isinstance(listener, ws.Connection) and listener.ready:
-                    listener.send_text(text)
-        for gone in set(self._counts) - set(room_ids):
-            del self._counts[gone]
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except (TimeoutError, *REDIS_DOWN) as exc:
-                log.warning("rooms.tick_redis", error=repr(exc))
-            except Exception:
-                log.exception("rooms.tick_failed")
-            await asyncio.sleep(self.settings.room_tick_seconds)
-
-
-@contextlib.asynccontextmanager
-async def lifespan(state: AppState) -> AsyncIterator[None]:
-    service = RoomsService(state)
-    state.services["rooms"] = service
-    await service.hub.start()
-    runner = asyncio.create_task(service.run(), name="rooms-presence")
-    try:
-        yield
-    finally:
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
+    async def stop(self, service: RoomsService) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
         with contextlib.suppress(Exception):
             await service.presence.leave()
         await service.hub.stop()
-
-
-feature = Feature(name="rooms", apis=[api.api], routes=[ws.route], lifespan=lifespan)

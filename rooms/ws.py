@@ -15,7 +15,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -24,18 +24,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rooms import events, rules
 from rooms.events import encode
+from rooms.media_port import MediaService
 from rooms.rules import Refused
 from rooms.schemas import MESSAGE, Mute, React, RtcDescription, RtcIce, Targeted, wire
+from rooms.service import ROOMS, RoomsService
 from rooms.store import Record, checked_id
 from server import metrics
-from server.errors import ApiError, Forbidden, RateLimited, ServiceUnavailable
-from server.graph import Graph
+from server.errors import DomainError, Forbidden, RateLimited, ServiceUnavailable
 from server.store import REDIS_DOWN
 from server.ws import authenticate_ws, refuse
-
-if TYPE_CHECKING:
-    from rooms.feature import RoomsService
-    from rooms.media_port import MediaService
 
 log = structlog.get_logger(__name__)
 PROTOCOL = 1
@@ -131,6 +128,10 @@ class Connection:
             self.ended_by = "ended"
             self.close(CLOSE_ENDED, "the room ended")
 
+    def send_ready(self, text: str) -> None:
+        if self.ready:
+            self.send_text(text)
+
     def send_text(self, text: str) -> None:
         if self._closing:
             return
@@ -204,7 +205,7 @@ class Connection:
             return
         try:
             text, me = await welcome(self.svc, self.room_id, self.user_id)
-        except (ApiError, TimeoutError, *REDIS_DOWN):
+        except (DomainError, TimeoutError, *REDIS_DOWN):
             me = None
         if me is None or me.conn != self.conn_id:
             self.close(CLOSE_SLOW, "the room changed while the server was cut off: reconnect")
@@ -261,7 +262,7 @@ class Connection:
             self.error(exc.code, exc.message, ref)
         except RateLimited as exc:
             self.error("rate_limited", exc.message, ref)
-        except ApiError as exc:
+        except DomainError as exc:
             self.error(exc.code, exc.message, ref)
         except (TimeoutError, *REDIS_DOWN):
             self.error("store_unavailable", "the data store is unreachable; retry shortly", ref)
@@ -339,14 +340,14 @@ async def room_socket(ws: WebSocket) -> None:
     user = await authenticate_ws(ws)
     if user is None:
         return
-    svc: RoomsService = ws.state.services["rooms"]
+    svc = ROOMS.of(ws)
     room_id = ws.path_params["room_id"]
     conn = Connection(ws, svc, room_id, user)
     try:
         checked_id(room_id)
         await svc.limiter.hit(svc.settings.rate_room_join, "room_join", user)
         meta = await svc.store.require(room_id)
-        if meta.host != user and await Graph(svc.redis, svc.keys).has_blocked(meta.host, user):
+        if meta.host != user and await svc.graph.has_blocked(meta.host, user):
             raise Forbidden("the host has blocked you", code="blocked")
         await svc.hub.attach(conn)
         svc.local.add(conn.entry)
@@ -356,7 +357,7 @@ async def room_socket(ws: WebSocket) -> None:
             svc.local.discard(conn.entry)
             await svc.hub.detach(conn)
             raise
-    except ApiError as exc:
+    except DomainError as exc:
         await refuse(ws, exc)
         return
     except (TimeoutError, *REDIS_DOWN):
@@ -368,7 +369,7 @@ async def room_socket(ws: WebSocket) -> None:
         await conn.read()
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
-    except (ApiError, TimeoutError, *REDIS_DOWN) as exc:
+    except (DomainError, TimeoutError, *REDIS_DOWN) as exc:
         log.warning("rooms.ws.welcome_failed", error=repr(exc))
         with contextlib.suppress(Exception):
             await ws.close(CLOSE_SLOW, "the data store is unreachable; reconnect shortly")

@@ -1,4 +1,9 @@
-"""The Starlette app factory: settings in, app out; shared clients live in lifespan state."""
+"""The composition root: settings and features in, app out.
+
+``create_app`` builds the platform (Redis, key names, rate limits, clock, this node) in the
+lifespan, starts the features in order (each gets the features it depends on from
+``default_features``), and mounts their endpoints next to health, metrics and OpenAPI.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,29 +25,35 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import graph_api, metrics
-from server.api import build_routes
-from server.errors import ApiError, ServiceUnavailable
-from server.feature import AppState, Feature
+from rooms.feature import RoomsFeature
+from rooms.media_feature import MediaFeature
+from server import metrics
+from server.api import Api, build_routes
+from server.clock import SystemClock
+from server.errors import DomainError, ServiceUnavailable
+from server.feature import Feature
+from server.graph.feature import GraphFeature
+from server.http_errors import error_body, error_response
 from server.logs import configure_logging
+from server.nodes import Node
 from server.openapi import build_openapi, docs, openapi_endpoint
+from server.platform import Platform
 from server.ratelimit import RateLimiter
 from server.settings import Settings
-from server.store import REDIS_DOWN, Keys, connect
+from server.store import REDIS_DOWN, Keys, RedisHealth, connect
 from server.valkey import EmbeddedValkey
+from stories.feature import StoriesFeature
 
 log = structlog.get_logger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VERSION = "0.1.0"
 
 
-def features() -> list[Feature]:
-    from rooms.feature import feature as rooms_feature
-    from rooms.media_feature import feature as media_feature
-    from stories.feature import feature as stories_feature
-
-    # Media before rooms: the control plane finds services["media"] when it starts.
-    return [stories_feature, media_feature, rooms_feature]
+def default_features() -> list[Feature]:
+    """Every feature, each handed the ones it depends on (and started after them)."""
+    graph = GraphFeature()
+    media = MediaFeature()
+    return [graph, StoriesFeature(graph), media, RoomsFeature(graph, media)]
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -50,39 +62,33 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     try:
-        await asyncio.wait_for(request.state.redis.ping(), timeout=1.0)
+        await asyncio.wait_for(request.state.platform.redis.ping(), timeout=1.0)
     except (TimeoutError, *REDIS_DOWN):
-        exc = ServiceUnavailable("redis is not answering")
-        return JSONResponse(exc.body(), status_code=503, headers=exc.headers())
+        return error_response(ServiceUnavailable("redis is not answering"))
     return JSONResponse({"status": "ready"})
 
 
-def error_response(exc: ApiError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
-
-
-async def on_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
     return error_response(exc)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    body = {"error": {"code": code, "message": str(exc.detail)}}
+    body = error_body(code, str(exc.detail))
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("http.unhandled", exc_info=exc)
-    body = {"error": {"code": "internal", "message": "internal server error"}}
-    return JSONResponse(body, status_code=500)
+    return JSONResponse(error_body("internal", "internal server error"), status_code=500)
 
 
 async def on_redis_down(request: Request, exc: Exception) -> Response:
     metrics.REDIS_ERRORS.inc()
     log.warning("redis.unavailable", error=repr(exc))
-    retry = request.state.settings.redis_retry_after
+    retry = request.state.platform.settings.redis_retry_after
     return error_response(ServiceUnavailable(retry_after=retry))
 
 
@@ -140,7 +146,7 @@ class RequestContext:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-async def watch_redis(state: AppState) -> None:
+async def watch_redis(redis: Redis, health: RedisHealth) -> None:
     """Ping Redis every second; log outages and recoveries with backoff while down.
 
     redis-py reconnects by itself on the next command; this task makes the state visible
@@ -149,63 +155,53 @@ async def watch_redis(state: AppState) -> None:
     delay = 1.0
     while True:
         try:
-            await asyncio.wait_for(state.redis.ping(), timeout=1.0)
-            if not state.redis_up:
+            await asyncio.wait_for(redis.ping(), timeout=1.0)
+            if not health.up:
                 log.info("redis.recovered")
-            state.redis_up, delay = True, 1.0
+            health.up, delay = True, 1.0
         except (TimeoutError, *REDIS_DOWN) as exc:
-            if state.redis_up:
+            if health.up:
                 log.error("redis.down", error=repr(exc))
-            state.redis_up = False
+            health.up = False
             delay = min(delay * 2, 2.0)
-        metrics.REDIS_UP.set(1 if state.redis_up else 0)
+        metrics.REDIS_UP.set(1 if health.up else 0)
         await asyncio.sleep(delay)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    feats = features()
-    apis = [graph_api.api] + [api for f in feats for api in f.apis]
-    schema = build_openapi(apis, title="Ephemera", version=VERSION)
+@contextlib.asynccontextmanager
+async def run_platform(settings: Settings) -> AsyncIterator[Platform]:
+    """Redis (the embedded Valkey when no URL is set), its watchdog, and this node."""
+    embedded: EmbeddedValkey | None = None
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedValkey(settings.data_dir / "valkey")
+        await asyncio.to_thread(embedded.start)
+        url = embedded.url
+    redis = connect(url, settings)
+    platform = Platform(
+        settings=settings,
+        redis=redis,
+        keys=Keys(settings.key_prefix),
+        limiter=RateLimiter(redis, settings.key_prefix),
+        clock=SystemClock(),
+        node=Node.for_process(settings),
+        health=RedisHealth(),
+    )
+    watchdog = asyncio.create_task(watch_redis(redis, platform.health), name="redis-watchdog")
+    try:
+        yield platform
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+        await redis.aclose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        embedded: EmbeddedValkey | None = None
-        url = settings.redis_url
-        if url is None:
-            embedded = EmbeddedValkey(settings.data_dir / "valkey")
-            await asyncio.to_thread(embedded.start)
-            url = embedded.url
-        redis = connect(url, settings)
-        state = AppState(
-            settings=settings,
-            redis=redis,
-            keys=Keys(settings.key_prefix),
-            limiter=RateLimiter(redis, settings.key_prefix),
-        )
-        watchdog = asyncio.create_task(watch_redis(state))
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                for feat in feats:
-                    if feat.lifespan is not None:
-                        await stack.enter_async_context(feat.lifespan(state))
-                yield {
-                    "app_state": state,
-                    "settings": settings,
-                    "redis": redis,
-                    "keys": state.keys,
-                    "limiter": state.limiter,
-                    "services": state.services,
-                }
-        finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
-            await redis.aclose()
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
 
+def build_routes_for(
+    feats: Sequence[Feature], apis: list[Api], schema: dict[str, Any]
+) -> list[Any]:
     routes: list[Any] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -218,15 +214,40 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.extend(feat.routes)
     if STATIC_DIR.is_dir():
         routes.append(StaticMount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+    return routes
 
+
+def exception_handlers() -> dict[Any, Any]:
     handlers: dict[Any, Any] = {
-        ApiError: on_api_error,
+        DomainError: on_domain_error,
         HTTPException: on_http_error,
         Exception: on_unexpected,
     }
     for exc_type in REDIS_DOWN:
         handlers[exc_type] = on_redis_down
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    return handlers
+
+
+def create_app(
+    settings: Settings | None = None, features: Sequence[Feature] | None = None
+) -> Starlette:
+    """The app: ``features`` default to ``default_features()``; tests pass their own."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    feats = list(features) if features is not None else default_features()
+    apis = [api for f in feats for api in f.apis]
+    schema = build_openapi(apis, title="Ephemera", version=VERSION)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with run_platform(settings) as platform, contextlib.AsyncExitStack() as stack:
+            state: dict[str, Any] = {"platform": platform}
+            for feat in feats:
+                state.update(await stack.enter_async_context(feat.lifespan(platform)))
+            yield state
+
+    routes = build_routes_for(feats, apis, schema)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers())
     app.add_middleware(RequestContext)
     app.state.openapi = schema
     return app

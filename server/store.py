@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -37,3 +39,10 @@ class Keys:
 
     def __call__(self, *parts: str) -> str:
         return self.p + ":".join(parts)
+
+
+@dataclass
+class RedisHealth:
+    """What the watchdog last saw of Redis (one per app instance)."""
+
+    up: bool = True

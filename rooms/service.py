@@ -1,0 +1,139 @@
+"""The rooms runtime of one process: the store, the event hub, presence duties and media."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+import structlog
+
+from rooms import events
+from rooms.events import Hub
+from rooms.media_port import MediaService
+from rooms.presence import Presence
+from rooms.store import RoomStore
+from server.feature import Slot
+from server.graph.store import Graph
+from server.platform import Platform
+from server.store import REDIS_DOWN
+
+log = structlog.get_logger(__name__)
+
+
+class Departed(Protocol):
+    """A local connection that has closed (``ended_by``: why the server closed it, if it did)."""
+
+    room_id: str
+    user_id: str
+    conn_id: str
+    entry: str
+    ended_by: str | None
+
+
+class RoomsService:
+    """What every room endpoint and socket of this process shares."""
+
+    def __init__(self, platform: Platform, graph: Graph, media: MediaService | None) -> None:
+        self.settings = platform.settings
+        self.redis = platform.redis
+        self.keys = platform.keys
+        self.limiter = platform.limiter
+        self.graph = graph
+        self.media = media
+        # Unique per process run: a restarted process is a new node whose old sockets are gone.
+        self.node = platform.node.id
+        self.store = RoomStore(self.redis, self.keys, self.settings, self.ws_url)
+        control = self.keys("rooms", "node", self.node)
+        self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
+        self.presence = Presence(self.store, self.settings, self.node)
+        self.local: set[str] = set()  # "room|user|conn" of this process's sockets
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._unsettled = False  # a socket closed while Redis was unreachable
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def publish(self, room_id: str, event: dict[str, Any]) -> None:
+        """``PublishEvent`` for the relay: ``event`` to every participant of the room."""
+        await events.publish(self.redis, self.keys, room_id, event)
+
+    async def ws_url(self, room_id: str, state: str) -> str:
+        media = self.media
+        if media is not None and state == "live":
+            return await media.media_ws_url(room_id)
+        base = self.settings.public_base_url.rstrip("/")
+        base = "ws" + base.removeprefix("http") if base.startswith("http") else base
+        return f"{base}/v1/rooms/{room_id}/ws"
+
+    def _on_room_event(self, room_id: str, event: dict[str, Any]) -> None:
+        media = self.media
+        if event["type"] == "room.ended" and media is not None:
+            self._spawn(media.end_room(room_id))
+
+    def _resync(self) -> None:
+        for listeners in list(self.hub.rooms.values()):
+            for conn in list(listeners):
+                self._spawn(conn.resync())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def gone(self, conn: Departed) -> None:
+        """A socket closed: start the participant's grace period and close their media."""
+        media = self.media
+        try:
+            if conn.ended_by is None:
+                await self.store.disconnect(conn.room_id, conn.user_id, conn.conn_id, self.node)
+            self.local.discard(conn.entry)
+        except (TimeoutError, *REDIS_DOWN) as exc:
+            log.warning("rooms.disconnect_failed", error=repr(exc))
+            self._unsettled = True  # retried by the next tick
+        if media is not None and conn.ended_by not in ("replaced", "ended"):
+            try:
+                await media.leave(conn.room_id, conn.user_id)
+            except Exception:
+                log.exception("rooms.media_leave_failed")
+
+    async def tick(self) -> None:
+        await self.presence.tick()
+        if self._unsettled:
+            self._unsettled = False
+            await self.presence.disconnect_all(self.node, keep=self.local)
+        await self.refresh_counts()
+
+    async def refresh_counts(self) -> None:
+        """Send ``room.updated`` to local sockets when a room's counts changed."""
+        room_ids = list(self.hub.rooms)
+        if not room_ids:
+            self._counts.clear()
+            return
+        counts = await self.store.counts(room_ids)
+        for room_id, c in zip(room_ids, counts, strict=True):
+            if self._counts.get(room_id) == c:
+                continue
+            self._counts[room_id] = c
+            meta = await self.store.meta(room_id)
+            if meta is None or meta.state != "live":
+                continue
+            room = await self.store.room(meta, c)
+            text = events.encode({"type": "room.updated", "room": room.model_dump(mode="json")})
+            for listener in list(self.hub.rooms.get(room_id, ())):
+                listener.send_ready(text)
+        for gone in set(self._counts) - set(room_ids):
+            del self._counts[gone]
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, *REDIS_DOWN) as exc:
+                log.warning("rooms.tick_redis", error=repr(exc))
+            except Exception:
+                log.exception("rooms.tick_failed")
+            await asyncio.sleep(self.settings.room_tick_seconds)
+
+
+# How the room endpoints and socket of an app instance reach its service.
+ROOMS: Slot[RoomsService] = Slot("rooms")

@@ -1,0 +1,26 @@
+"""What every feature is built on: one ``Platform`` per app instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from server.clock import Clock
+from server.nodes import Node
+from server.ratelimit import RateLimiter
+from server.settings import Settings
+from server.store import Keys, RedisHealth
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What every feature is built on, one per app instance (never module globals)."""
+
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    limiter: RateLimiter
+    clock: Clock
+    node: Node
+    health: RedisHealth
