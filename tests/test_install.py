@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,11 +22,18 @@ RUN_CLI = "import sys; from server.cli import main; sys.argv[0] = 'ephemera'; ma
 
 
 def build_and_unpack(tmp_path: Path) -> Path:
-    """``pip wheel .`` then the wheel's files installed into a folder of their own."""
+    """``pip wheel .`` then the wheel's files installed into a folder of their own. Built from
+    a copy: setuptools leaves a build/ folder behind, and would reuse it."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("server", "stories", "rooms", "static"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     wheels = tmp_path / "wheels"
     pip = [sys.executable, "-m", "pip"]
     subprocess.run(
-        [*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        [*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
         check=True,
         capture_output=True,
     )
