@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from server.settings import Settings
 from tests.support import token
@@ -198,4 +199,20 @@ async def test_a_kept_alive_connection_has_the_same_deadline(serve: Callable[...
     rest = await asyncio.wait_for(reader.read(), timeout=60)
     assert rest.startswith(b"HTTP/1.1 408 ")
     writer.close()
+    server.stop()
+
+
+async def test_room_sockets_outlive_the_deadlines(serve: Callable[..., Serve]) -> None:
+    """The deadlines are for requests being received; an upgraded WebSocket is not one."""
+    server = serve(EPHEMERA_HEADER_TIMEOUT_SECONDS="0.5", EPHEMERA_BODY_TIMEOUT_SECONDS="0.5")
+    headers = {"Authorization": f"Bearer {token('host')}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers) as c:
+        room = (await c.post("/v1/rooms", json={"title": "late night"})).json()
+    url = server.url.replace("http", "ws") + f"/v1/rooms/{room['id']}/ws?token={token('host')}"
+    async with connect(url, open_timeout=10) as ws:
+        assert json.loads(await ws.recv())["type"] == "welcome"
+        await asyncio.sleep(1.5)  # three times either deadline
+        await ws.send(json.dumps({"type": "ping"}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "pong":
+            pass
     server.stop()
