@@ -51,6 +51,6 @@ def configure_logging(level: str = "INFO", json: bool | None = None, stdlib: boo
     )
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(numeric_level)
-    # uvicorn's start-up chatter repeats what `ephemera serve` prints; keep its warnings.
-    logging.getLogger("uvicorn").setLevel(max(numeric_level, logging.WARNING))
+    # Libraries' warnings and errors only: their info lines (uvicorn's start-up chatter,
+    # which `ephemera serve` says in one line, the reloader's file changes) are noise here.
+    root.setLevel(max(numeric_level, logging.WARNING))

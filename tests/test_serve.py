@@ -11,6 +11,7 @@ import pty
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -106,10 +107,15 @@ def test_serve_says_where_and_logs_json_when_not_on_a_terminal(
     server = serve()
     assert server.output.strip() == f"Ephemera running on {server.url} (Ctrl-C to stop)"
     assert httpx.get(server.url + "/healthz").status_code == 200
+    with socket.create_connection(("127.0.0.1", server.port)) as raw:  # uvicorn warns
+        raw.sendall(b"\x00 not http\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.1 400 ")
     err = server.stop()
     lines = [json.loads(line) for line in err.splitlines()]  # every line is JSON
     access = {"event": "http", "path": "/healthz", "status": 200}.items()
     assert [line for line in lines if access <= line.items()]
+    warning = {"logger": "uvicorn.error", "level": "warning"}.items()
+    assert [line for line in lines if warning <= line.items()]
 
 
 def test_serve_logs_readable_lines_on_a_terminal(serve: Callable[..., Serve]) -> None:
