@@ -7,7 +7,6 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -29,9 +28,9 @@ from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.store import REDIS_DOWN, Keys, connect
 from server.valkey import EmbeddedValkey
+from server.webclient import static_dir
 
 log = structlog.get_logger(__name__)
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VERSION = "0.1.0"
 
 
@@ -216,8 +215,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes.extend(build_routes(apis))
     for feat in feats:
         routes.extend(feat.routes)
-    if STATIC_DIR.is_dir():
-        routes.append(StaticMount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+    static = static_dir()
+    if static is not None:
+        routes.append(StaticMount("/", StaticFiles(directory=static, html=True), name="static"))
 
     handlers: dict[Any, Any] = {
         ApiError: on_api_error,
