@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -83,6 +83,11 @@ def format_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def body_interrupted() -> BadRequest:
+    """The client went away before its body was complete: its fault, not a server error."""
+    return BadRequest("the request body was interrupted", code="body_interrupted")
+
+
 async def read_capped(request: Request, limit: int) -> bytes:
     """Read the body, refusing it as soon as it passes ``limit`` bytes (not after buffering)."""
     declared = request.headers.get("content-length")
@@ -94,11 +99,14 @@ async def read_capped(request: Request, limit: int) -> bytes:
             raise BadRequest("invalid Content-Length") from None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise body_interrupted() from None
     return b"".join(chunks)
 
 
@@ -210,7 +218,10 @@ def _endpoint_app(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         if ep.body_model is not None:
             limit = request.state.platform.settings.max_body_bytes
             kwargs["body"] = await parse_json_body(request, ep.body_model, limit)
-        result = await ep.handler(Ctx(request=request, user=user), **kwargs)
+        try:
+            result = await ep.handler(Ctx(request=request, user=user), **kwargs)
+        except ClientDisconnect:  # a handler reading the body itself (e.g. an upload)
+            raise body_interrupted() from None
         if isinstance(result, Response):
             return result
         if result is None:

@@ -12,7 +12,6 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -42,10 +41,10 @@ from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.store import REDIS_DOWN, Keys, RedisHealth, connect
 from server.valkey import EmbeddedValkey
+from server.webclient import static_dir
 from stories.feature import StoriesFeature
 
 log = structlog.get_logger(__name__)
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VERSION = "0.1.0"
 
 
@@ -212,8 +211,9 @@ def build_routes_for(
     routes.extend(build_routes(apis))
     for feat in feats:
         routes.extend(feat.routes)
-    if STATIC_DIR.is_dir():
-        routes.append(StaticMount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+    static = static_dir()
+    if static is not None:
+        routes.append(StaticMount("/", StaticFiles(directory=static, html=True), name="static"))
     return routes
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -23,15 +23,16 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
 ) -> None:
     """Run the HTTP/WebSocket server (embedded Valkey when REDIS_URL is unset)."""
-    import uvicorn
+    import structlog
 
-    settings = Settings()
+    from server import serving
     from server.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.log_json)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json, stdlib=True)
     if settings.redis_url is None:
-        typer.echo(
-            f"REDIS_URL unset: starting embedded Valkey under {settings.data_dir}/valkey", err=True
+        structlog.get_logger(__name__).info(
+            "REDIS_URL unset: starting the embedded Valkey", directory=str(settings.data_dir)
         )
     if "EPHEMERA_SECRET_KEY" not in os.environ:
         # Keep one secret for the reloader's child processes and for `ephemera token`.
@@ -42,21 +43,8 @@ def serve(
             secret_file.chmod(0o600)
         os.environ["EPHEMERA_SECRET_KEY"] = secret_file.read_text().strip()
     os.environ.setdefault("EPHEMERA_PUBLIC_BASE_URL", f"http://{host}:{port}")
-    # uvicorn re-raises the SIGINT it handled after a graceful shutdown; that is not an error.
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(
-            "server.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            reload=reload,
-            log_config=None,
-            access_log=False,
-            ws_max_size=settings.ws_max_message_bytes,
-            ws_ping_interval=20,
-            ws_ping_timeout=20,
-            timeout_graceful_shutdown=10,
-        )
+    if not serving.run(settings, host, port, reload):
+        raise typer.Exit(3)  # uvicorn's exit status for a server that could not start
 
 
 def _secret(settings: Settings) -> str:
@@ -90,12 +78,37 @@ def token(
         raise typer.Exit(2) from None
 
 
+def _benchmarks_root() -> Path | None:
+    """The source checkout holding tests/benchmarks: this package's, or the current folder."""
+    for root in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if (root / "tests" / "benchmarks").is_dir() and (root / "pyproject.toml").is_file():
+            return root
+    return None
+
+
+BENCH_NEEDS = """ephemera bench runs the benchmarks in tests/benchmarks/ of a source checkout,
+with the test dependencies installed; this installation has {missing}. To run them:
+
+  git clone <the Ephemera repository> && cd ephemera
+  python3 -m venv .venv && .venv/bin/pip install -e '.[test]'
+  .venv/bin/ephemera bench
+"""
+
+
 @cli.command()
 def bench(
     only: Annotated[str, typer.Option(help="Substring of the benchmark names to run")] = "",
 ) -> None:
-    """Run the benchmarks in tests/benchmarks and print their figures."""
-    root = Path(__file__).resolve().parent.parent
+    """Run the benchmarks in tests/benchmarks of a source checkout and print their figures."""
+    root = _benchmarks_root()
+    missing = []
+    if root is None:
+        missing.append("no tests/benchmarks/ (neither in the package's folder nor here)")
+    if importlib.util.find_spec("pytest") is None:
+        missing.append("no pytest (the [test] extra)")
+    if root is None or missing:
+        typer.echo(BENCH_NEEDS.format(missing=" and ".join(missing)), err=True)
+        raise typer.Exit(2)
     args = [
         sys.executable,
         "-m",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -10,7 +9,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 
 from server.api import PATH_PARAM, Api, Endpoint
+from server.errors import NotFound
 from server.http_errors import ErrorResponse
+from server.webclient import static_dir
 
 REF = "#/components/schemas/{model}"
 # Every path parameter is a user, story or room id: URL-safe, like server.auth.USER_ID.
@@ -125,9 +126,9 @@ def openapi_endpoint(schema: dict[str, Any]) -> Any:
     return openapi
 
 
-DOCS_PAGE = Path(__file__).resolve().parent.parent / "static" / "docs.html"
-
-
 async def docs(request: Request) -> FileResponse:
     """A human-readable page rendered from /openapi.json."""
-    return FileResponse(DOCS_PAGE, media_type="text/html")
+    static = static_dir()
+    if static is None:
+        raise NotFound("this installation has no web client files", code="no_web_client")
+    return FileResponse(static / "docs.html", media_type="text/html")

@@ -34,8 +34,16 @@ class RateLimiter:
     async def hit(self, rate: str, action: str, *identity: str) -> None:
         """Count one ``action`` by ``identity``; raise RateLimited (429) past ``rate``."""
         item = _item(rate)
-        if await self.strategy.hit(item, action, *identity):
-            return
-        stats = await self.strategy.get_window_stats(item, action, *identity)
+        if not await self.strategy.hit(item, action, *identity):
+            raise await self._refusal(rate, action, *identity)
+
+    async def check(self, rate: str, action: str, *identity: str) -> None:
+        """Raise RateLimited if one more ``action`` would pass ``rate``, counting nothing: an
+        early refusal before costly work, whose success ``hit`` then counts (atomically)."""
+        if not await self.strategy.test(_item(rate), action, *identity):
+            raise await self._refusal(rate, action, *identity)
+
+    async def _refusal(self, rate: str, action: str, *identity: str) -> RateLimited:
+        stats = await self.strategy.get_window_stats(_item(rate), action, *identity)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
-        raise RateLimited(f"rate limit of {rate} for {action} exceeded", retry_after=retry)
+        return RateLimited(f"rate limit of {rate} for {action} exceeded", retry_after=retry)

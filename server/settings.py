@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     max_upload_bytes: int = 25 * 1024 * 1024
     ws_max_message_bytes: int = 64 * 1024
+    # Slow clients (``ephemera serve``, server/http_protocol.py): a request head must arrive
+    # within this long, and a request body may not pause for longer than this between reads.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
     # Browser WebSockets: allowed Origin values (empty = any origin; auth is by token, not cookie).
     allowed_origins: list[str] = []
 
@@ -88,5 +92,6 @@ class Settings(BaseSettings):
     rate_ws_message: str = "20/second"
     rate_room_reaction: str = "3/second"
 
-    log_json: bool = True
+    # Unset: readable lines when stderr is a terminal, JSON lines otherwise.
+    log_json: bool | None = None
     log_level: str = "INFO"

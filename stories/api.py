@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -21,7 +22,6 @@ from stories import media, rules, signing
 from stories.model import InboxItem, Story
 from stories.rules import Relation
 from stories.schemas import (
-    MAX_TEXT,
     ConfigOut,
     CursorQuery,
     InboxItemOut,
@@ -212,8 +212,11 @@ async def publish_text_story(ctx: Ctx, body: TextStoryIn) -> StoryOut:
     """Publish a text story on a background colour."""
     s = ctx.settings
     text = checked_text(body.text, s.max_story_text, "text")
-    await ctx.limiter.hit(s.rate_publish, "story_publish", ctx.user)
     now = time.time()
+    svc = service(ctx)
+    # Only a publish that can succeed uses up the quota: refusals come first.
+    await svc.check_room(ctx.user, s.max_active_stories, now)
+    await ctx.limiter.hit(s.rate_publish, "story_publish", ctx.user)
     story = Story(
         id=new_id(),
         author=ctx.user,
@@ -226,39 +229,67 @@ async def publish_text_story(ctx: Ctx, body: TextStoryIn) -> StoryOut:
         text=text,
         background=(body.background or rules.BACKGROUNDS[0]).upper(),
     )
-    await service(ctx).publish(story, None, s.max_active_stories, now)
+    await svc.publish(story, None, s.max_active_stories, now)
     return story_out(ctx, story, True, 0, now)
 
 
 ACCEPTED_TYPES = sorted(
     m for m in (*media.IMAGE_FORMATS, *media.VIDEO_FORMATS) if m != "image/apng"
 )
+FILE_PART = {
+    "type": "string",
+    "format": "binary",
+    "minLength": 1,
+    "description": "JPEG, PNG, WebP or GIF image, or MP4/WebM video; "
+    "the type is sniffed from the bytes",
+}
+
+
+def media_form_schema() -> dict[str, Any]:
+    """The multipart form: the file part, and the text fields as the model that validates
+    them documents them (one source for both)."""
+    schema = MediaStoryFields.model_json_schema()
+    fields = {
+        name: {k: v for k, v in prop.items() if (k, v) != ("default", None)}
+        for name, prop in schema["properties"].items()
+    }
+    return {
+        "type": "object",
+        "required": ["file"],
+        "additionalProperties": False,
+        "properties": {"file": FILE_PART, **fields},
+    }
+
+
 MULTIPART_BODY = {
     "required": True,
     "content": {
         "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "additionalProperties": False,
-                "properties": {
-                    "file": {
-                        "type": "string",
-                        "format": "binary",
-                        "minLength": 1,
-                        "description": "JPEG, PNG, WebP or GIF image, or MP4/WebM video; "
-                        "the type is sniffed from the bytes",
-                    },
-                    "caption": {"type": "string", "maxLength": MAX_TEXT},
-                    "audience": {"type": "string", "enum": list(rules.AUDIENCES)},
-                    "allow_replies": {"type": "boolean", "default": True},
-                    "allow_reactions": {"type": "boolean", "default": True},
-                },
-            },
+            "schema": media_form_schema(),
             "encoding": {"file": {"contentType": ", ".join(ACCEPTED_TYPES)}},
         }
     },
 }
+
+
+async def read_media_form(ctx: Ctx) -> tuple[MediaStoryFields, str | None, media.Processed]:
+    """The upload, its fields validated and its media processed; refusals leave nothing."""
+    s = ctx.settings
+    upload = await read_upload(ctx.request, s.max_upload_bytes)
+    try:
+        try:
+            fields = MediaStoryFields.model_validate(upload.fields)
+        except ValidationError as exc:
+            raise ValidationFailed(format_validation_error(exc)) from None
+        caption = None
+        if fields.caption is not None:
+            caption = checked_text(fields.caption, s.max_story_text, "caption")
+        processed = await asyncio.to_thread(
+            media.process, upload.fp, s.max_image_pixels, s.max_video_seconds
+        )
+    finally:
+        await upload.close()
+    return fields, caption, processed
 
 
 @api.post(
@@ -273,24 +304,11 @@ async def publish_media_story(ctx: Ctx) -> StoryOut:
     """Publish a photo or video story (multipart upload, size-capped while streaming)."""
     s = ctx.settings
     svc = service(ctx)
-    await ctx.limiter.hit(s.rate_publish, "story_publish", ctx.user)
+    # Early refusals, before the upload is read; the quota is counted only once it passed.
     await svc.check_room(ctx.user, s.max_active_stories, time.time())
-    upload = await read_upload(ctx.request, s.max_upload_bytes)
-    try:
-        try:
-            fields = MediaStoryFields.model_validate(
-                {k: v for k, v in upload.fields.items() if v != ""}
-            )
-        except ValidationError as exc:
-            raise ValidationFailed(format_validation_error(exc)) from None
-        caption = None
-        if fields.caption is not None and rules.clean_text(fields.caption):
-            caption = checked_text(fields.caption, s.max_story_text, "caption")
-        processed = await asyncio.to_thread(
-            media.process, upload.fp, s.max_image_pixels, s.max_video_seconds
-        )
-    finally:
-        await upload.close()
+    await ctx.limiter.check(s.rate_publish, "story_publish", ctx.user)
+    fields, caption, processed = await read_media_form(ctx)
+    await ctx.limiter.hit(s.rate_publish, "story_publish", ctx.user)
     now = time.time()
     sid = new_id()
     story = Story(
@@ -419,7 +437,7 @@ async def mark_story_seen(ctx: Ctx, story_id: str) -> None:
 async def list_story_viewers(ctx: Ctx, story_id: str, query: CursorQuery) -> ViewersOut:
     """Who has seen the story, newest first (author only)."""
     story = await owned(ctx, story_id, time.time())
-    page = await service(ctx).store.viewers_page(story.id, cursor_of(query), query.limit)
+    page = await service(ctx).store.viewers_page(story, cursor_of(query), query.limit)
     return ViewersOut(
         viewers=[ViewerOut(user_id=u, seen_at=ts(t)) for u, t in page.viewers],
         view_count=page.view_count,

@@ -6,16 +6,28 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from server.settings import Settings
 from stories.rules import Audience, Reaction
 
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
-# Text must hold something other than blanks (rules.BLANK).
-NOT_BLANK = r"[^ \t\n\r\f\v]"
 # The schema documents the default limit; handlers enforce the configured one
 # (``max_story_text``), so configure it at or below this value.
 MAX_TEXT: int = Settings.model_fields["max_story_text"].default
+# Text as the handlers accept it (api.checked_text): something other than blanks, at most
+# MAX_TEXT characters once the blanks around it are trimmed (rules.BLANK, rules.clean_text).
+_BLANK, _SOLID = r"[ \t\n\r\f\v]", r"[^ \t\n\r\f\v]"
+TEXT_PATTERN = rf"^{_BLANK}*{_SOLID}(?:[\s\S]{{0,{MAX_TEXT - 2}}}{_SOLID})?{_BLANK}*$"
+# Checked by the handler (codes empty_text, text_too_long, at the configured limit); the
+# pattern states the same rule in the schema.
+StoryText = Annotated[
+    str,
+    Field(
+        description=f"1 to {MAX_TEXT} characters once the blanks around it are trimmed",
+        json_schema_extra={"pattern": TEXT_PATTERN},
+    ),
+]
 # "<score>~<member>": a time in seconds as repr() writes it (timestamps never need an exponent,
 # and without one every value the pattern admits is a finite float), then a user or item id
 # (rules.encode_cursor).
@@ -41,7 +53,7 @@ class Strict(BaseModel):
 
 
 class TextStoryIn(Strict):
-    text: str = Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
+    text: StoryText
     background: str | None = Field(default=None, pattern=HEX_COLOUR)
     audience: Audience = "followers"
     allow_replies: bool = True
@@ -50,11 +62,13 @@ class TextStoryIn(Strict):
 
 class MediaStoryFields(BaseModel):
     """The text fields of the multipart upload (the file itself is the ``file`` part); form
-    fields are strings, so "true"/"false" are read as booleans."""
+    fields are strings, so "true"/"false" are read as booleans. An empty field is refused like
+    any other invalid value: leave a field out to get its default."""
 
     model_config = ConfigDict(extra="forbid")
 
-    caption: str | None = Field(default=None, max_length=MAX_TEXT)
+    # Multipart has no null: an absent caption is no caption.
+    caption: StoryText | SkipJsonSchema[None] = None
     audience: Audience = "followers"
     allow_replies: FormBool = True
     allow_reactions: FormBool = True
@@ -66,7 +80,7 @@ class StoryPatch(Strict):
 
 
 class ReplyIn(Strict):
-    text: str = Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
+    text: StoryText
 
 
 class ReactionIn(Strict):

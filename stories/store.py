@@ -271,22 +271,29 @@ class StoryStore:
     async def seen_and_counts(
         self, stories: list[Story], viewer: str
     ) -> list[tuple[bool, int | None]]:
-        """Per story: whether ``viewer`` saw it, and its view count when ``viewer`` wrote it."""
+        """Per story: whether ``viewer`` saw it, and its view count when ``viewer`` wrote it
+        (not counting anyone blocked either way: blocks hide everything, views included)."""
         if not stories:
             return []
+        own = any(s.author == viewer for s in stories)
+        blocked = sorted(await self.unwanted(viewer)) if own else []
         async with self.r.pipeline(transaction=False) as p:
             for s in stories:
-                if s.author == viewer:
-                    p.zcard(self.viewers_key(s.id))
-                else:
+                if s.author != viewer:
                     p.zscore(self.viewers_key(s.id), viewer)
-            replies = await p.execute()
+                    continue
+                p.zcard(self.viewers_key(s.id))
+                if blocked:
+                    p.zmscore(self.viewers_key(s.id), blocked)
+            replies = iter(await p.execute())
         out: list[tuple[bool, int | None]] = []
-        for s, reply in zip(stories, replies, strict=True):
-            if s.author == viewer:
-                out.append((True, int(reply)))  # your own stories count as seen
-            else:
-                out.append((reply is not None, None))
+        for s in stories:
+            if s.author != viewer:
+                out.append((next(replies) is not None, None))
+                continue
+            total = int(next(replies))
+            hidden = sum(score is not None for score in next(replies)) if blocked else 0
+            out.append((True, total - hidden))  # your own stories count as seen
         return out
 
     async def mark_seen(self, story: Story, viewer: str, now: float) -> None:
@@ -301,15 +308,19 @@ class StoryStore:
             _extend(p, seen, self._expire_at(story))
             await p.execute()
 
-    async def viewers_page(self, sid: str, cursor: Cursor | None, limit: int) -> ViewerPage:
-        key = self.viewers_key(sid)
-        items, nxt = await self._page_desc(key, cursor, limit)
-        return ViewerPage(viewers=items, view_count=int(await self.r.zcard(key)), next_cursor=nxt)
+    async def viewers_page(self, story: Story, cursor: Cursor | None, limit: int) -> ViewerPage:
+        """Who saw the story, newest first, without users blocked either way."""
+        key = self.viewers_key(story.id)
+        blocked = await self.unwanted(story.author)
+        items, nxt = await self._page_desc(key, cursor, limit, skip=blocked)
+        [(_, count)] = await self.seen_and_counts([story], story.author)
+        return ViewerPage(viewers=items, view_count=count or 0, next_cursor=nxt)
 
     async def _page_desc(
-        self, key: str, cursor: Cursor | None, limit: int
+        self, key: str, cursor: Cursor | None, limit: int, skip: frozenset[str] = frozenset()
     ) -> tuple[list[tuple[str, float]], Cursor | None]:
-        """Newest first from ``cursor`` (exclusive); ties on the score are ordered by member."""
+        """Newest first from ``cursor`` (exclusive), members in ``skip`` left out; ties on
+        the score are ordered by member."""
         top: Any = "+inf" if cursor is None else repr(cursor[0])
         out: list[tuple[str, float]] = []
         offset = 0
@@ -319,12 +330,24 @@ class StoryStore:
             )
             offset += len(batch)
             pairs: list[tuple[str, float]] = [(str(m), float(sc)) for m, sc in batch]
-            out += rules.after_cursor(pairs, cursor)
+            out += [p for p in rules.after_cursor(pairs, cursor) if p[0] not in skip]
             if len(batch) <= limit:
                 break
         page = out[:limit]
         nxt = (page[-1][1], page[-1][0]) if len(out) > limit else None
         return page, nxt
+
+    async def unwanted(self, author: str, hidden: bool = False) -> frozenset[str]:
+        """Users ``author`` blocked or was blocked by, and with ``hidden`` those the author
+        hides their stories from: whose views and replies the author no longer sees."""
+        g = self.graph
+        async with self.r.pipeline(transaction=False) as p:
+            p.zrange(g.blocks_key(author), 0, -1)
+            p.zrange(g.blocked_by_key(author), 0, -1)
+            if hidden:
+                p.zrange(self.hidden_key(author), 0, -1)
+            lists = await p.execute()
+        return frozenset(str(u) for users in lists for u in users)
 
     # --- the tray ----------------------------------------------------------------------
 
@@ -435,7 +458,8 @@ class StoryStore:
     async def inbox_page(
         self, author: str, cursor: Cursor | None, limit: int, now: float
     ) -> tuple[list[InboxItem], Cursor | None]:
-        """Newest first; items of expired stories and from blocked users are left out."""
+        """Newest first; items of expired stories, and from users blocked either way or hidden
+        from, are left out (the items stay: unblocking or unhiding shows them again)."""
         key = self.inbox_key(author)
         entries, nxt = await self._page_desc(key, cursor, limit)
         if not entries:
@@ -456,21 +480,16 @@ class StoryStore:
             await self.r.zrem(key, *gone)
         if not items:
             return [], nxt
-        # Drop replies from users blocked either way, and to stories deleted while the
-        # reply was being written (the delete removes the others itself).
-        senders = sorted({i.from_user for i in items})
+        # Drop replies from users blocked either way or hidden from, and to stories deleted
+        # while the reply was being written (the delete removes the others itself).
+        unwanted = await self.unwanted(author, hidden=True)
         stories = sorted({i.story_id for i in items})
         async with self.r.pipeline(transaction=False) as p:
-            for user in senders:
-                p.zscore(self.graph.blocks_key(author), user)
-                p.zscore(self.graph.blocks_key(user), author)
             for sid in stories:
                 p.exists(self.story_key(sid))
-            flags = await p.execute()
-        blocked = {u for n, u in enumerate(senders) if flags[2 * n] or flags[2 * n + 1]}
-        exists = flags[2 * len(senders) :]
+            exists = await p.execute()
         deleted = {sid for sid, there in zip(stories, exists, strict=True) if not there}
-        items = [i for i in items if i.from_user not in blocked and i.story_id not in deleted]
+        items = [i for i in items if i.from_user not in unwanted and i.story_id not in deleted]
         return items, nxt
 
     # --- mutes and the hide list -------------------------------------------------------

@@ -28,6 +28,11 @@ class Graph:
     def blocks_key(self, user: str) -> str:
         return self.k("g", "blocks", user)
 
+    def blocked_by_key(self, user: str) -> str:
+        """Who blocked ``user``: the blocks read the other way, so that hiding everything
+        both ways needs no look-up in every other user's list."""
+        return self.k("g", "blocked_by", user)
+
     def close_friends_key(self, user: str) -> str:
         return self.k("g", "close", user)
 
@@ -49,6 +54,7 @@ class Graph:
         now = self.clock.now()
         async with self.r.pipeline(transaction=True) as p:
             p.zadd(self.blocks_key(user), {target: now}, nx=True)
+            p.zadd(self.blocked_by_key(target), {user: now}, nx=True)
             for a, b in ((user, target), (target, user)):
                 p.zrem(self.following_key(a), b)
                 p.zrem(self.followers_key(b), a)
@@ -56,7 +62,10 @@ class Graph:
             await p.execute()
 
     async def unblock(self, user: str, target: str) -> None:
-        await self.r.zrem(self.blocks_key(user), target)
+        async with self.r.pipeline(transaction=True) as p:
+            p.zrem(self.blocks_key(user), target)
+            p.zrem(self.blocked_by_key(target), user)
+            await p.execute()
 
     async def add_close_friend(self, user: str, target: str) -> None:
         await self.r.zadd(self.close_friends_key(user), {target: self.clock.now()}, nx=True)

@@ -94,11 +94,12 @@ async def test_text_validation(clients: Clients, server: LiveServer) -> None:
     ann = clients("ann")
     limit = server.settings.max_story_text
     cases = [
-        ({"text": "x" * (limit + 1)}, 422, "validation_error"),
-        ({"text": " \n\t "}, 422, "validation_error"),
+        ({"text": "x" * (limit + 1)}, 422, "text_too_long"),
+        ({"text": " " + "x" * (limit + 1) + " "}, 422, "text_too_long"),
+        ({"text": " \n\t "}, 422, "empty_text"),
         ({"text": 5}, 422, "validation_error"),
         ({"text": "hi", "allow_replies": 0}, 422, "validation_error"),
-        ({"text": ""}, 422, "validation_error"),
+        ({"text": ""}, 422, "empty_text"),
         ({"text": "hi", "background": "red"}, 422, "validation_error"),
         ({"text": "hi", "audience": "everyone"}, 422, "validation_error"),
         ({"text": "hi", "surprise": 1}, 422, "validation_error"),
@@ -112,6 +113,9 @@ async def test_text_validation(clients: Clients, server: LiveServer) -> None:
     )
     assert r.status_code == 400
     assert (await ann.post("/v1/stories", json={"text": "x" * limit})).status_code == 201
+    # The limit counts the text as stored: blanks around it are trimmed first.
+    r = await ann.post("/v1/stories", json={"text": "\n  " + "y" * limit + " \t\n"})
+    assert r.status_code == 201 and r.json()["text"] == "y" * limit
 
 
 async def test_configured_text_limit(
@@ -445,6 +449,73 @@ async def test_hide_list(clients: Clients) -> None:
     assert (await ann.put("/v1/me/story-hidden/bad%20id")).status_code == 422
 
 
+async def seen_by(clients: Clients, author: str, story_id: str, limit: int = 50) -> list[str]:
+    """Every viewer in the author's seen-by list, page by page."""
+    users: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, str | int] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        page = (await clients(author).get(f"/v1/stories/{story_id}/viewers", params=params)).json()
+        users += [v["user_id"] for v in page["viewers"]]
+        if not (cursor := page["next_cursor"]):
+            return users
+
+
+async def view_counts(clients: Clients, author: str, story_id: str) -> tuple[int, int, int]:
+    """The view count as the seen-by list, the story and the author's list each give it."""
+    c = clients(author)
+    listed = (await c.get(f"/v1/stories/{story_id}/viewers")).json()["view_count"]
+    single = (await c.get(f"/v1/stories/{story_id}")).json()["view_count"]
+    stories = (await c.get(f"/v1/users/{author}/stories")).json()["stories"]
+    [in_list] = [s["view_count"] for s in stories if s["id"] == story_id]
+    return listed, single, in_list
+
+
+async def test_blocked_viewers_leave_the_seen_by_list_both_ways(clients: Clients) -> None:
+    story = await publish(clients, "ann", "who saw it", audience="public")
+    viewers = ["v1", "bob", "v2", "cat", "v3"]
+    for user in viewers:
+        assert (await clients(user).post(f"/v1/stories/{story['id']}/seen")).status_code == 204
+    assert await view_counts(clients, "ann", story["id"]) == (5, 5, 5)
+
+    # ann blocks bob, and cat blocks ann: both vanish from ann's seen-by and counts, on
+    # every page (pages of 2 must neither skip nor repeat anyone).
+    assert (await clients("ann").put("/v1/me/blocks/bob")).status_code == 204
+    assert (await clients("cat").put("/v1/me/blocks/ann")).status_code == 204
+    assert await seen_by(clients, "ann", story["id"], limit=2) == ["v3", "v2", "v1"]
+    assert await view_counts(clients, "ann", story["id"]) == (3, 3, 3)
+
+    # Unblocking shows the view again: it happened, only the block hid it.
+    assert (await clients("ann").delete("/v1/me/blocks/bob")).status_code == 204
+    assert (await clients("cat").delete("/v1/me/blocks/ann")).status_code == 204
+    assert await seen_by(clients, "ann", story["id"], limit=2) == ["v3", "cat", "v2", "bob", "v1"]
+    assert await view_counts(clients, "ann", story["id"]) == (5, 5, 5)
+
+
+async def test_hiding_from_someone_removes_their_replies_from_the_inbox(
+    clients: Clients,
+) -> None:
+    story = await publish(clients, "ann", "reply to me", audience="public")
+    for user, text in [("bob", "from bob"), ("cat", "from cat")]:
+        r = await clients(user).post(f"/v1/stories/{story['id']}/replies", json={"text": text})
+        assert r.status_code == 201
+    r = await clients("bob").post(f"/v1/stories/{story['id']}/reactions", json={"emoji": "🔥"})
+    assert r.status_code == 201
+    assert (await clients("bob").post(f"/v1/stories/{story['id']}/seen")).status_code == 204
+
+    def senders(inbox: httpx.Response) -> list[str]:
+        return [i["from_user"] for i in inbox.json()["items"]]
+
+    ann = clients("ann")
+    assert senders(await ann.get("/v1/stories/inbox")) == ["bob", "cat", "bob"]
+    assert (await ann.put("/v1/me/story-hidden/bob")).status_code == 204
+    assert senders(await ann.get("/v1/stories/inbox")) == ["cat"]
+    # bob did see the story before being hidden from: he stays in the seen-by list.
+    assert await seen_by(clients, "ann", story["id"]) == ["bob"]
+    assert (await ann.delete("/v1/me/story-hidden/bob")).status_code == 204
+    assert senders(await ann.get("/v1/stories/inbox")) == ["bob", "cat", "bob"]
+
+
 async def test_mute_only_leaves_the_tray(clients: Clients) -> None:
     await follow(clients, "bob", "ann")
     await follow(clients, "bob", "cat")
@@ -490,3 +561,15 @@ async def test_delete(clients: Clients, server: LiveServer, redis: Redis) -> Non
     late = InboxItem("late-reply-00001", "reply", sid, "bob", time.time(), time.time() + 60, "hm")
     await store.add_inbox_item("ann", late)
     assert (await clients("ann").get("/v1/stories/inbox")).json()["items"] == []
+
+
+async def test_reply_text_follows_the_same_rule(clients: Clients, server: LiveServer) -> None:
+    limit = server.settings.max_story_text
+    story = await publish(clients, "ann", "reply", audience="public")
+    bob = clients("bob")
+    url = f"/v1/stories/{story['id']}/replies"
+    r = await bob.post(url, json={"text": " " + "r" * limit + "\n"})
+    assert r.status_code == 201 and r.json()["text"] == "r" * limit
+    for text, code in [("r" * (limit + 1), "text_too_long"), (" \n ", "empty_text")]:
+        r = await bob.post(url, json={"text": text})
+        assert (r.status_code, r.json()["error"]["code"]) == (422, code)

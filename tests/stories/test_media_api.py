@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
@@ -288,7 +289,80 @@ async def test_malformed_uploads(clients: Clients, server: LiveServer, redis: Re
     r = await upload(ann, samples.jpeg(), audience="everyone")
     assert r.status_code == 422
     r = await upload(ann, samples.jpeg(), caption="x" * (server.settings.max_story_text + 1))
-    assert (r.status_code, r.json()["error"]["code"]) == (422, "validation_error")
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "text_too_long")
     r = await upload(ann, samples.jpeg(), colour="blue")
     assert r.status_code == 422
     await assert_nothing_stored(clients, server, redis)
+
+
+async def test_empty_form_fields_are_refused_as_the_schema_says(
+    clients: Clients, server: LiveServer, anon: httpx.AsyncClient, redis: Redis
+) -> None:
+    spec = (await anon.get("/openapi.json")).json()
+    form = spec["paths"]["/v1/stories/media"]["post"]["requestBody"]["content"]
+    fields = form["multipart/form-data"]["schema"]["properties"]
+    # The published schema is the validating model's: enums, booleans, the text rule.
+    assert fields["audience"]["enum"] == ["followers", "close_friends", "public"]
+    assert fields["allow_replies"]["type"] == fields["allow_reactions"]["type"] == "boolean"
+    assert fields["caption"]["type"] == "string" and not re.search(
+        fields["caption"]["pattern"], " \t"
+    )
+    # None of them allows an empty value, so the server refuses each one.
+    ann = clients("ann")
+    for name in ("audience", "allow_replies", "allow_reactions", "caption"):
+        r = await upload(ann, samples.jpeg(), **{name: ""})
+        assert r.status_code == 422, (name, r.text)
+    r = await upload(ann, samples.jpeg(), caption=" \n ")
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "empty_text")
+    await assert_nothing_stored(clients, server, redis)
+    # Leaving the fields out gives their defaults.
+    r = await upload(ann, samples.jpeg())
+    story = r.json()
+    assert (story["audience"], story["allow_replies"], story["allow_reactions"]) == (
+        "followers",
+        True,
+        True,
+    )
+    assert story["caption"] is None
+
+
+async def test_a_caption_is_counted_without_the_blanks_around_it(
+    clients: Clients, server: LiveServer
+) -> None:
+    limit = server.settings.max_story_text
+    r = await upload(clients("ann"), samples.jpeg(), caption="\n " + "c" * limit + " \n")
+    assert r.status_code == 201 and r.json()["caption"] == "c" * limit
+
+
+async def test_refused_publishes_do_not_use_up_the_quota(
+    make_server: Callable[..., LiveServer], clients: Clients, redis: Redis
+) -> None:
+    srv = make_server(rate_publish="2/hour", max_upload_bytes=50_000)
+    ann = clients("ann", srv)
+    png = samples.image("PNG", (300, 300))
+    refused = [
+        await upload(ann, b"not an image at all", "x.jpg"),  # 415
+        await upload(ann, png[: len(png) // 2], "half.png"),  # 422
+        await upload(ann, samples.jpeg(), audience="everyone"),  # 422
+        await upload(ann, samples.jpeg(), caption="  "),  # 422
+        await upload(ann, b"\0" * 60_000, "big.jpg"),  # 413
+        await ann.post("/v1/stories", json={"text": "   "}),  # 422
+        await ann.post("/v1/stories", json={"text": "x" * 501}),  # 422
+    ]
+    assert [r.status_code for r in refused] == [415, 422, 422, 422, 413, 422, 422]
+    assert (await upload(ann, samples.jpeg())).status_code == 201
+    assert (await ann.post("/v1/stories", json={"text": "second"})).status_code == 201
+    r = await upload(ann, samples.jpeg())
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert (await ann.post("/v1/stories", json={"text": "third"})).status_code == 429
+
+
+async def test_the_publish_quota_holds_under_concurrent_uploads(
+    make_server: Callable[..., LiveServer], clients: Clients
+) -> None:
+    srv = make_server(rate_publish="3/hour")
+    ann = clients("ann", srv)
+    photo = samples.jpeg()
+    results = await asyncio.gather(*(upload(ann, photo) for _ in range(8)))
+    assert sorted(r.status_code for r in results) == [201] * 3 + [429] * 5
+    assert len((await ann.get("/v1/users/ann/stories")).json()["stories"]) == 3

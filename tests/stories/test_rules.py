@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stories import rules, signing
 from stories.model import Blob, InboxItem, MediaInfo, Story
 from stories.rules import Relation, TrayStory
+from stories.schemas import MAX_TEXT, TEXT_PATTERN
 
 
 @pytest.mark.parametrize(
@@ -133,3 +138,41 @@ def test_story_hash_round_trip() -> None:
     assert Story.from_hash({**story.to_hash(), "created_at": "x"}) is None
     item = InboxItem("i", "reaction", "s", "bob", 1.0, 2.0, emoji="🔥")
     assert InboxItem.from_hash(item.to_hash()) == item
+
+
+BLANKS = st.sampled_from(list(rules.BLANK))
+SOLID = st.characters(blacklist_characters=rules.BLANK, blacklist_categories=["Cs"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.lists(BLANKS, max_size=5).map("".join),
+    inner=st.lists(st.one_of(BLANKS, SOLID), max_size=MAX_TEXT + 3).map("".join),
+    after=st.lists(BLANKS, max_size=5).map("".join),
+)
+def test_the_schema_text_pattern_is_the_rule_the_handlers_apply(
+    before: str, inner: str, after: str
+) -> None:
+    """The published pattern accepts exactly the texts checked_text accepts at the default
+    limit: something other than blanks, at most MAX_TEXT characters once trimmed."""
+    text = before + inner + after
+    cleaned = rules.clean_text(text)
+    accepted = 1 <= len(cleaned) <= MAX_TEXT
+    assert (re.fullmatch(TEXT_PATTERN, text) is not None) == accepted, (len(cleaned), text)
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("x" * MAX_TEXT, True),
+        (" \n" + "x" * MAX_TEXT + "\t ", True),
+        ("x" * (MAX_TEXT + 1), False),
+        ("x" + " " * (MAX_TEXT - 2) + "x", True),
+        ("x" + " " * (MAX_TEXT - 1) + "x", False),
+        ("", False),
+        (" \t\n\r\f\v", False),
+        ("é", True),
+    ],
+)
+def test_text_pattern_edges(text: str, ok: bool) -> None:
+    assert (re.fullmatch(TEXT_PATTERN, text) is not None) == ok
