@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,21 +42,32 @@ def serve(
             secret_file.chmod(0o600)
         os.environ["EPHEMERA_SECRET_KEY"] = secret_file.read_text().strip()
     os.environ.setdefault("EPHEMERA_PUBLIC_BASE_URL", f"http://{host}:{port}")
-    # uvicorn re-raises the SIGINT it handled after a graceful shutdown; that is not an error.
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(
-            "server.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            reload=reload,
-            log_config=None,
-            access_log=False,
-            ws_max_size=settings.ws_max_message_bytes,
-            ws_ping_interval=20,
-            ws_ping_timeout=20,
-            timeout_graceful_shutdown=10,
-        )
+    from server.app import create_app
+
+    # The reloader needs an import string; otherwise the app object is ours, so a failed
+    # start can be reported with its reason.
+    app: Any = "server.app:create_app" if reload else create_app()
+    try:
+        # uvicorn re-raises the SIGINT it handled after a graceful shutdown: not an error.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.run(
+                app,
+                factory=reload,
+                host=host,
+                port=port,
+                reload=reload,
+                log_config=None,
+                access_log=False,
+                ws_max_size=settings.ws_max_message_bytes,
+                ws_ping_interval=20,
+                ws_ping_timeout=20,
+                timeout_graceful_shutdown=10,
+            )
+    except SystemExit as exc:
+        if exc.code:  # uvicorn exits 3 when the app's start-up failed
+            why = getattr(getattr(app, "state", None), "startup_error", "see the log above")
+            typer.echo(f"ephemera: could not start: {why}", err=True)
+        raise
 
 
 def _secret(settings: Settings) -> str:
