@@ -209,15 +209,23 @@ class Connection:
             room, user = self.room_id, self.user_id
             self._media_calls.submit(lambda: media.set_publishing(room, user, allowed))
 
-    async def resync(self) -> None:
+    async def resync(self, attempts: int = 60, pause: float = 0.5) -> None:
         """Redis came back after an outage and events may have been lost: send the whole
-        state again (a second ``welcome``), or have the client reconnect if its place is gone."""
-        if not self.ready or self._closing:
-            return
-        try:
-            with request_budget(self.svc.settings.redis_request_timeout):
-                text, me = await welcome(self.svc, self.room_id, self.user_id)
-        except (ApiError, TimeoutError, *REDIS_DOWN):
+        state again (a second ``welcome``), or have the client reconnect if its place is gone.
+        While the store still fails (the watchdog may not have seen it back yet), try again."""
+        for _ in range(attempts):
+            if not self.ready or self._closing:
+                return
+            try:
+                with request_budget(self.svc.settings.redis_request_timeout):
+                    text, me = await welcome(self.svc, self.room_id, self.user_id)
+                break
+            except (TimeoutError, *REDIS_DOWN):
+                await asyncio.sleep(pause)
+            except ApiError:  # the room is gone
+                me = None
+                break
+        else:
             me = None
         if me is None or me.conn != self.conn_id:
             self.close(CLOSE_SLOW, "the room changed while the server was cut off: reconnect")
