@@ -198,6 +198,10 @@ class Hub:
                 self._interrupted = True
                 await asyncio.sleep(0.5)
                 continue
+            except Exception:  # e.g. an error reply: the subscriber must keep running
+                log.exception("rooms.hub.read_failed")
+                await asyncio.sleep(0.5)
+                continue
             if self._interrupted:
                 # Reconnected (redis-py resubscribed): events published meanwhile are lost.
                 self._interrupted = False

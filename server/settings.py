@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     redis_health_check_interval: int = 10
     redis_retry_after: int = 2
     # All the time one request (or one room WebSocket message) may wait on Redis, in total.
-    redis_request_timeout: float = 0.75
+    redis_request_timeout: float = 0.5
     # How often the watchdog pings Redis; while pings fail, requests fail at once (503).
     redis_watchdog_interval: float = 0.5
 
