@@ -84,9 +84,7 @@ class RoomsService:
         The socket is no longer local whatever happens next; a grace period that cannot be
         started now (Redis unreachable) is started by a later tick.
         """
-        if conn.ended_by is None:
-            await self.settle(conn)
-        self.local.discard(conn.entry)
+        await self.settle(conn)
         media = self.media
         if media is not None and conn.ended_by not in ("replaced", "ended"):
             try:
@@ -96,7 +94,8 @@ class RoomsService:
 
     async def settle(self, conn: ws.Connection) -> None:
         """The socket is no longer local: start its grace period now, or at a later tick if
-        Redis cannot be reached (``disconnect`` does nothing for a superseded socket)."""
+        Redis cannot be reached (for a socket replaced, removed or ended, ``disconnect`` only
+        drops it from this node's list)."""
         self.local.discard(conn.entry)
         try:
             await self.store.disconnect(conn.room_id, conn.user_id, conn.conn_id, self.node)

@@ -201,7 +201,7 @@ class Connection:
                 await self.ws.close(CLOSE_INTERNAL, "internal error: reconnect")
 
     def set_publishing(self, allowed: bool) -> None:
-        if allowed == self._publishing:
+        if allowed == self._publishing or self._closing:
             return
         self._publishing = allowed
         media = self.media
@@ -332,11 +332,16 @@ class Connection:
         step runs whatever happened to the ones before it."""
         svc = self.svc
         steps = (self._stop_writing, self._close_socket, lambda: svc.hub.detach(self))
+        cancelled: asyncio.CancelledError | None = None
         for step in (*steps, lambda: svc.gone(self)):
             try:
                 await step()
+            except asyncio.CancelledError as exc:  # finish releasing, then stop
+                cancelled = exc
             except Exception:
                 log.exception("rooms.ws.release_failed", room=self.room_id, user=self.user_id)
+        if cancelled is not None:
+            raise cancelled
 
     async def _stop_writing(self) -> None:
         self._closing = True
@@ -429,9 +434,11 @@ async def admit(conn: Connection) -> Record | None:
         svc.local.add(conn.entry)
         try:
             return await svc.store.join(room_id, user, conn.conn_id, svc.node)
-        except BaseException:
-            # The join may have been recorded even so (a reply lost in an outage).
-            await svc.settle(conn)
+        except BaseException as exc:
+            if isinstance(exc, ApiError):  # refused: nothing was recorded
+                svc.local.discard(conn.entry)
+            else:  # it may have been recorded even so (a reply lost in an outage)
+                await svc.settle(conn)
             await svc.hub.detach(conn)
             raise
     except ApiError as exc:

@@ -31,6 +31,7 @@ from redis.asyncio.connection import (
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.settings import Settings
@@ -208,7 +209,10 @@ def display_url(url: str) -> str:
 
 async def check_server(redis: Redis) -> None:
     """Refuse to start on a server this app cannot use (raises ``RuntimeError``)."""
-    info = await redis.info("cluster")
+    try:
+        info = await redis.info("cluster")
+    except ResponseError:  # INFO not allowed here: the first real command will tell
+        return
     if int(info.get("cluster_enabled", 0)):
         raise RuntimeError(
             "it is a Redis Cluster node (cluster_enabled:1); Ephemera needs a standalone "
