@@ -34,11 +34,15 @@ def check_cancelled() -> None:
 async def every(interval: float, step: Callable[[], Awaitable[object]], name: str) -> None:
     """Run ``step`` every ``interval`` seconds until cancelled; a failed step is logged and
     the next one runs on time (CancelledError is not an Exception: it always propagates)."""
+    redis_down = False  # logged once per outage, not once per step
     while True:
         try:
             await step()
+            redis_down = False
         except (TimeoutError, *REDIS_DOWN) as exc:
-            log.warning(f"{name}.redis_unavailable", error=repr(exc))
+            if not redis_down:
+                log.warning(f"{name}.redis_unavailable", error=repr(exc))
+            redis_down = True
         except Exception:
             log.exception(f"{name}.failed")
         check_cancelled()

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Coroutine, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import ConnectionPool, Redis
@@ -38,6 +38,7 @@ from server.settings import Settings
 
 # What an unreachable or dead Redis looks like to callers; turned into 503 by the app.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+T = TypeVar("T")
 
 
 class CircuitOpen(RedisConnectionError):
@@ -92,19 +93,19 @@ def budget_left(default: float) -> float:
     return default if budget is None else max(0.0, budget.left)
 
 
-@contextlib.asynccontextmanager
-async def _charged() -> AsyncIterator[None]:
+async def _charged(call: Coroutine[Any, Any, T]) -> T:
+    """Await ``call`` (a network wait) within the current request's budget, if any."""
     budget = _current()
     if budget is None or _charging.get():
-        yield
-        return
+        return await call
     if budget.left <= 0:
+        call.close()
         raise RedisTimeoutError("the request ran out of time for Redis")
     token = _charging.set(True)
     start = time.monotonic()
     try:
         async with asyncio.timeout(budget.left):
-            yield
+            return await call
     except TimeoutError:
         raise RedisTimeoutError("the request ran out of time for Redis") from None
     finally:
@@ -113,19 +114,29 @@ async def _charged() -> AsyncIterator[None]:
 
 
 class _Budgeted(AbstractConnection):
-    """Every network wait of the connection draws on the current request's budget."""
+    """The network waits of a connection (connecting, and every reply, health checks
+    included) draw on the current request's budget. A reply's wait is capped through the
+    connection's own read timeout (no extra timer on the hot path); writes are not charged:
+    they only wait when the socket buffer is full, bounded by the socket timeout."""
 
     async def connect(self) -> None:
-        async with _charged():
-            await super().connect()
-
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        async with _charged():
-            await super().send_packed_command(command, check_health)
+        if not self.is_connected:  # the pool calls this for every command
+            await _charged(super().connect())
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        async with _charged():
+        budget = _current()
+        if budget is None or _charging.get():
             return await super().read_response(*args, **kwargs)
+        if budget.left <= 0:
+            raise RedisTimeoutError("the request ran out of time for Redis")
+        configured = self.socket_timeout
+        self.socket_timeout = min(configured or budget.left, budget.left)
+        start = time.monotonic()
+        try:
+            return await super().read_response(*args, **kwargs)
+        finally:
+            self.socket_timeout = configured
+            budget.left -= time.monotonic() - start
 
 
 class _TcpConnection(_Budgeted, Connection):

@@ -63,10 +63,13 @@ async def test_requests_fail_fast_while_redis_hangs_and_recover(hung: Any) -> No
         # At once, before the watchdog has noticed, then one after another for 3 seconds.
         answers += await asyncio.gather(*(timed(request()) for request in requests))
         ws_times: list[float] = []
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
+        later: list[float] = []  # once the watchdog has opened the circuit
+        stopped_at = time.monotonic()
+        while time.monotonic() < stopped_at + 3:
             for request in requests:
                 answers.append(await timed(request()))
+                if time.monotonic() > stopped_at + 2:
+                    later.append(answers[-1][0])
             took, (status, body) = await timed(refused(server.ws_url, room, "bob"))
             assert status == 503 and body["error"]["code"] == "store_unavailable", body
             ws_times.append(took)
@@ -77,7 +80,9 @@ async def test_requests_fail_fast_while_redis_hangs_and_recover(hung: Any) -> No
             assert int(answer.headers["retry-after"]) >= 1
             assert took < LIMIT, (answer.request.url, took)
         assert max(ws_times) < LIMIT, ws_times
+        assert sorted(later)[len(later) // 2] < 0.1, later  # failing at once, not waiting
         assert (await c.get("/healthz")).status_code == 200  # the process itself is fine
+        assert "ephemera_redis_up 0.0" in (await c.get("/metrics")).text
 
         os.kill(own.proc.pid, signal.SIGCONT)
 
