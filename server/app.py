@@ -156,30 +156,38 @@ class RequestContext:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+# The watchdog's ping may take this long; the circuit opens on the second failure in a row,
+# so a busy event loop delaying one reply does not turn requests away.
+PING_TIMEOUT = 1.0
+FAILURES_TO_OPEN = 2
+
+
 async def watch_redis(state: AppState, probe: Redis) -> None:
     """Ping Redis (on a client of its own) every ``redis_watchdog_interval`` seconds.
 
     While pings fail the app's circuit is open, so requests answer 503 at once instead of
-    each waiting for Redis; the first ping that succeeds closes it again (redis-py
-    reconnects by itself). Outages and recoveries are logged once and shown by the
-    ``ephemera_redis_up`` gauge.
+    each waiting out its Redis budget; the first ping that succeeds closes it again
+    (redis-py reconnects by itself). Outages and recoveries are logged once and shown by
+    the ``ephemera_redis_up`` gauge.
     """
     breaker = circuit(state.redis)
+    failures = 0
 
     async def ping() -> None:
+        nonlocal failures
         try:
-            async with asyncio.timeout(state.settings.redis_request_timeout):
+            async with asyncio.timeout(PING_TIMEOUT):
                 await probe.ping()
-            up = True
+            if failures:
+                log.info("redis.recovered")
+            failures = 0
         except (TimeoutError, *REDIS_DOWN) as exc:
-            if state.redis_up:
+            if not failures:
                 log.error("redis.down", error=repr(exc))
-            up = False
-        if up and not state.redis_up:
-            log.info("redis.recovered")
-        state.redis_up = up
-        breaker.open = not up
-        metrics.REDIS_UP.set(1 if up else 0)
+            failures += 1
+        state.redis_up = not failures
+        breaker.open = failures >= FAILURES_TO_OPEN
+        metrics.REDIS_UP.set(0 if failures else 1)
 
     await every(state.settings.redis_watchdog_interval, ping, "redis.watchdog")
 

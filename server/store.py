@@ -196,13 +196,12 @@ def circuit(redis: Redis) -> Circuit:
 
 
 def connect_probe(url: str, settings: Settings) -> Redis:
-    """A small client for the watchdog: no circuit, no retry, answers within the timeout."""
-    timeout = settings.redis_request_timeout
+    """A small client for the watchdog: no circuit, no retry."""
     return Redis.from_url(
         url,
         decode_responses=True,
-        socket_connect_timeout=min(settings.redis_connect_timeout, timeout),
-        socket_timeout=timeout,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
         retry=Retry(NoBackoff(), retries=0),
         max_connections=2,
     )

