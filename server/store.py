@@ -6,9 +6,9 @@ Two mechanisms, both below every caller (commands, pipelines, scripts, the rate 
   while Redis does not answer; while open, taking a connection from the pool fails at once.
 * A **time budget per request**: ``request_budget`` gives the current request (an HTTP
   request, one WebSocket message) a total time it may spend waiting on Redis, whatever the
-  number of commands, retries, health checks and reconnections; every network wait of a
-  connection draws on it and fails with a Redis ``TimeoutError`` when it runs out. Work
-  outside a request (background tasks) is bounded by the socket timeouts only.
+  number of commands, retries, health checks and reconnections; every connection attempt
+  and every reply waited for draws on it, and fails with a Redis ``TimeoutError`` when it
+  runs out. Work outside a request (background tasks) is bounded by the socket timeouts.
 """
 
 from __future__ import annotations

