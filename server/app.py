@@ -7,9 +7,12 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,13 +23,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import graph_api, metrics
 from server.api import build_routes
+from server.background import every, stop
 from server.errors import ApiError, ServiceUnavailable
 from server.feature import AppState, Feature
 from server.logs import configure_logging
 from server.openapi import build_openapi, docs, openapi_endpoint
 from server.ratelimit import RateLimiter
 from server.settings import Settings
-from server.store import REDIS_DOWN, Keys, connect
+from server.store import (
+    REDIS_DOWN,
+    Keys,
+    check_server,
+    circuit,
+    connect,
+    connect_probe,
+    display_url,
+    request_budget,
+)
 from server.valkey import EmbeddedValkey
 from server.webclient import static_dir
 
@@ -49,8 +62,8 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     try:
-        await asyncio.wait_for(request.state.redis.ping(), timeout=1.0)
-    except (TimeoutError, *REDIS_DOWN):
+        await request.state.redis.ping()  # within the request's Redis budget
+    except REDIS_DOWN:
         exc = ServiceUnavailable("redis is not answering")
         return JSONResponse(exc.body(), status_code=503, headers=exc.headers())
     return JSONResponse({"status": "ready"})
@@ -98,10 +111,12 @@ class StaticMount(Mount):
 
 
 class RequestContext:
-    """Request id, access log and HTTP metrics for every HTTP request (pure ASGI: no buffering)."""
+    """Request id, access log, HTTP metrics and a Redis time budget for every HTTP request
+    (pure ASGI: no buffering)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, redis_time: float) -> None:
         self.app = app
+        self.redis_time = redis_time  # each request's total time for Redis (server.store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,7 +137,8 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            with request_budget(self.redis_time):
+                await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
             name = getattr(route, "path", "unmatched")
@@ -139,26 +155,81 @@ class RequestContext:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-async def watch_redis(state: AppState) -> None:
-    """Ping Redis every second; log outages and recoveries with backoff while down.
+# The watchdog's ping may take this long; the circuit opens on the second failure in a row,
+# so a busy event loop delaying one reply does not turn requests away.
+PING_TIMEOUT = 1.0
+FAILURES_TO_OPEN = 2
 
-    redis-py reconnects by itself on the next command; this task makes the state visible
-    (logs, the ephemera_redis_up gauge) and keeps probing so recovery is noticed promptly.
+
+async def watch_redis(state: AppState, probe: Redis) -> None:
+    """Ping Redis (on a client of its own) every ``redis_watchdog_interval`` seconds.
+
+    While pings fail the app's circuit is open, so requests answer 503 at once instead of
+    each waiting out its Redis budget; the first ping that succeeds closes it again
+    (redis-py reconnects by itself). Outages and recoveries are logged once and shown by
+    the ``ephemera_redis_up`` gauge.
     """
-    delay = 1.0
-    while True:
+    breaker = circuit(state.redis)
+    failures = 0
+
+    async def ping() -> None:
+        nonlocal failures
         try:
-            await asyncio.wait_for(state.redis.ping(), timeout=1.0)
-            if not state.redis_up:
+            async with asyncio.timeout(PING_TIMEOUT):
+                await probe.ping()
+            if failures:
                 log.info("redis.recovered")
-            state.redis_up, delay = True, 1.0
+            failures = 0
         except (TimeoutError, *REDIS_DOWN) as exc:
-            if state.redis_up:
+            if not failures:
                 log.error("redis.down", error=repr(exc))
-            state.redis_up = False
-            delay = min(delay * 2, 2.0)
-        metrics.REDIS_UP.set(1 if state.redis_up else 0)
-        await asyncio.sleep(delay)
+            failures += 1
+        state.redis_up = not failures
+        breaker.open = failures >= FAILURES_TO_OPEN
+        metrics.REDIS_UP.set(0 if failures else 1)
+
+    await every(state.settings.redis_watchdog_interval, ping, "redis.watchdog")
+
+
+class StartupError(Exception):
+    """The app cannot start; the message says why."""
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, StartupError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+async def start(settings: Settings, feats: list[Feature], stack: AsyncExitStack) -> AppState:
+    """Start Redis (or connect to it), the watchdog and every feature, in that order; each
+    piece registers its shutdown on ``stack`` as soon as it runs."""
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedValkey(settings.data_dir / "valkey")
+        await asyncio.to_thread(embedded.start)
+        stack.push_async_callback(asyncio.to_thread, embedded.stop)
+        url = embedded.url
+    redis = connect(url, settings)
+    stack.push_async_callback(redis.aclose)
+    try:
+        await redis.ping()
+        await check_server(redis)
+    except (RuntimeError, RedisError) as exc:
+        raise StartupError(f"Redis at {display_url(url)}: {one_line(exc)}") from exc
+    probe = connect_probe(url, settings)
+    stack.push_async_callback(probe.aclose)
+    state = AppState(
+        settings=settings,
+        redis=redis,
+        keys=Keys(settings.key_prefix),
+        limiter=RateLimiter(redis, settings.key_prefix),
+    )
+    watchdog = asyncio.create_task(watch_redis(state, probe), name="redis-watchdog")
+    stack.push_async_callback(stop, watchdog)
+    for feat in feats:
+        if feat.lifespan is not None:
+            await stack.enter_async_context(feat.lifespan(state))
+    return state
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -170,40 +241,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        embedded: EmbeddedValkey | None = None
-        url = settings.redis_url
-        if url is None:
-            embedded = EmbeddedValkey(settings.data_dir / "valkey")
-            await asyncio.to_thread(embedded.start)
-            url = embedded.url
-        redis = connect(url, settings)
-        state = AppState(
-            settings=settings,
-            redis=redis,
-            keys=Keys(settings.key_prefix),
-            limiter=RateLimiter(redis, settings.key_prefix),
-        )
-        watchdog = asyncio.create_task(watch_redis(state))
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                for feat in feats:
-                    if feat.lifespan is not None:
-                        await stack.enter_async_context(feat.lifespan(state))
-                yield {
-                    "app_state": state,
-                    "settings": settings,
-                    "redis": redis,
-                    "keys": state.keys,
-                    "limiter": state.limiter,
-                    "services": state.services,
-                }
-        finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
-            await redis.aclose()
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                state = await start(settings, feats, stack)
+            except Exception as exc:
+                # Everything started so far stops as the stack unwinds; the reason is
+                # kept for `ephemera serve`, which exits with it.
+                app.state.startup_error = reason = one_line(exc)
+                log.error("startup.failed", reason=reason)
+                raise
+            yield {
+                "app_state": state,
+                "settings": settings,
+                "redis": state.redis,
+                "keys": state.keys,
+                "limiter": state.limiter,
+                "services": state.services,
+            }
 
     routes: list[Any] = [
         Route("/healthz", healthz),
@@ -227,6 +281,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     for exc_type in REDIS_DOWN:
         handlers[exc_type] = on_redis_down
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, redis_time=settings.redis_request_timeout)
     app.state.openapi = schema
     return app

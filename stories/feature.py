@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from PIL import Image
 
+from server.background import stop
 from server.feature import AppState, Feature
 from stories.api import api
 from stories.service import StoriesService
@@ -27,13 +28,12 @@ async def lifespan(state: AppState) -> AsyncIterator[None]:
         storage=LocalStorage(settings.data_dir / "media"),
     )
     state.services["stories"] = service
-    sweeper = asyncio.create_task(Sweeper(service, settings.sweep_interval_seconds).run())
+    sweeper = Sweeper(service, settings.sweep_interval_seconds)
+    task = asyncio.create_task(sweeper.run(), name="stories-sweeper")
     try:
         yield
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        await stop(task)
 
 
 feature = Feature(name="stories", apis=[api], lifespan=lifespan)
