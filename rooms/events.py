@@ -23,7 +23,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from server import metrics
-from server.store import REDIS_DOWN, Keys
+from server.background import check_cancelled, stop
+from server.store import REDIS_DOWN, Keys, budget_left
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +34,28 @@ def channel(keys: Keys, room_id: str) -> str:
 
 
 def encode(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """JSON text that can always go on the wire: UTF-8 where possible; ``\\u`` escapes when
+    ``value`` holds a string that UTF-8 cannot encode (a lone surrogate)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii() and not _utf8(text):
+        text = json.dumps(value, separators=(",", ":"))
+    return text
+
+
+def is_text(value: Any) -> bool:
+    """Whether every string in a JSON value is Unicode text (no lone surrogates)."""
+    try:
+        return _utf8(json.dumps(value, ensure_ascii=False))
+    except RecursionError:
+        return False
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def envelope(event: dict[str, Any], to: str | None = None) -> str:
@@ -109,12 +131,8 @@ class Hub:
         self._task = asyncio.create_task(self._run(), name="rooms-hub")
 
     async def stop(self) -> None:
-        if self._recovery is not None:
-            self._recovery.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop(self._recovery)
+        await stop(self._task)
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
 
@@ -167,12 +185,15 @@ class Hub:
         self._pongs[token] = fut
         try:
             await self._pubsub.ping(token)
-            await asyncio.wait_for(fut, timeout=5.0)
+            # Within the request's time for Redis when a join waits on it.
+            async with asyncio.timeout(budget_left(5.0)):
+                await fut
         finally:
             self._pongs.pop(token, None)
 
     async def _run(self) -> None:
         while True:
+            check_cancelled()
             try:
                 response = await self._pubsub.parse_response(block=False, timeout=1.0)
             except asyncio.CancelledError:
@@ -181,6 +202,10 @@ class Hub:
                 if not self._interrupted:
                     log.warning("rooms.hub.redis_lost", error=repr(exc))
                 self._interrupted = True
+                await asyncio.sleep(0.5)
+                continue
+            except Exception:  # e.g. an error reply: the subscriber must keep running
+                log.exception("rooms.hub.read_failed")
                 await asyncio.sleep(0.5)
                 continue
             if self._interrupted:

@@ -8,6 +8,7 @@ import contextlib
 from rooms import api, ws
 from rooms.media_port import MediaService
 from rooms.service import ROOMS, RoomsService
+from server.background import every, stop
 from server.feature import Provides, ServiceFeature, Slot
 from server.graph.store import Graph
 from server.platform import Platform
@@ -28,14 +29,16 @@ class RoomsFeature(ServiceFeature[RoomsService]):
         media = self.media.service if self.media is not None else None
         service = RoomsService(platform, self.graph.service, media)
         await service.hub.start()
-        self._runner = asyncio.create_task(service.run(), name="rooms-presence")
+        interval = service.settings.room_tick_seconds
+        self._runner = asyncio.create_task(
+            every(interval, service.tick, "rooms.tick"), name="rooms-tick"
+        )
         return service
 
     async def stop(self, service: RoomsService) -> None:
         if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            await stop(self._runner)
+        await service.stop()
         with contextlib.suppress(Exception):
             await service.presence.leave()
         await service.hub.stop()

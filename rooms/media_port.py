@@ -17,9 +17,8 @@ PublishEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class MediaService(Protocol):
-    async def media_ws_url(self, room_id: str) -> str:
-        """The room WebSocket URL on the node that holds (or now claims) the room's media."""
-        ...
+    """Where a room's media is served is read from Redis (``rooms.nodes.RoomNodes``) by the
+    control plane, without asking this service: reads never claim a room."""
 
     async def signal(
         self, room_id: str, user_id: str, message: dict[str, Any], send: SendJson

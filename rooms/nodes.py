@@ -3,8 +3,9 @@
 A room's audio is relayed by exactly one process: every peer connection of the room lives
 there. Nodes announce themselves with a heartbeat (a sorted set scored by "alive until", in
 Redis server time, plus each node's public URL); a room is mapped to a node by an atomic
-claim that keeps a live owner and takes over from a dead or missing one. Every key shares
-one hash tag, so the scripts stay valid on a Redis Cluster.
+claim that keeps a live owner and takes over from a dead or missing one. The claim is made
+only where media is needed (a participant's first ``rtc.offer``); reads (``RoomNodes``) only
+look. Every key shares one hash tag, so the scripts stay valid on a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import structlog
 from redis.asyncio import Redis
 
+from server.background import every, stop
 from server.store import REDIS_DOWN, Keys
 
 log = structlog.get_logger(__name__)
@@ -63,6 +65,29 @@ return ARGV[1]
 """
 )
 
+# KEYS: room key, alive zset, url hash. ARGV: room id. Reads only: the URL of the live node
+# holding the room, else of the live node the room's id hashes to (rendezvous hashing, so
+# every node gives the same answer), else false. The claim happens later, at the first
+# rtc.offer, on whichever node receives it.
+LOOKUP = (
+    _NOW_MS
+    + """
+local owner = redis.call('GET', KEYS[1])
+if owner then
+  local alive_until = redis.call('ZSCORE', KEYS[2], owner)
+  local url = redis.call('HGET', KEYS[3], owner)
+  if alive_until and tonumber(alive_until) > now and url then return url end
+end
+local best, best_url = nil, false
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], now, '+inf')) do
+  local score = redis.sha1hex(node .. '|' .. ARGV[1])
+  local url = redis.call('HGET', KEYS[3], node)
+  if url and (best == nil or score > best) then best, best_url = score, url end
+end
+return best_url
+"""
+)
+
 # KEYS: room key. ARGV: node id. Deletes the mapping only if this node holds it.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -86,6 +111,32 @@ def room_ws_url(node_url: str, room_id: str) -> str:
     return f"{ws_base(node_url)}/v1/rooms/{room_id}/ws"
 
 
+class NodeKeys:
+    """The registry's keys (one hash tag, so scripts stay valid on a Redis Cluster)."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.alive = keys("media", "{nodes}", "alive")
+        self.urls = keys("media", "{nodes}", "urls")
+        self._room_prefix = keys("media", "{nodes}", "room", "")
+
+    def room(self, room_id: str) -> str:
+        return self._room_prefix + room_id
+
+
+class RoomNodes:
+    """Which node serves a room, for reads: never claims, so asking changes nothing."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.k = NodeKeys(keys)
+        self._lookup = redis.register_script(LOOKUP)
+
+    async def ws_url(self, room_id: str, fallback_url: str) -> str:
+        """The room socket URL on its media node; ``fallback_url`` when no node is known."""
+        k = self.k
+        url = await self._lookup(keys=[k.room(room_id), k.alive, k.urls], args=[room_id])
+        return room_ws_url(str(url) if url else fallback_url, room_id)
+
+
 class NodeRegistry:
     """This node's heartbeat and the room -> node map."""
 
@@ -104,9 +155,8 @@ class NodeRegistry:
         self.url = url.rstrip("/")
         self.heartbeat_seconds = heartbeat_seconds
         self.ttl_ms = int(ttl_seconds * 1000)
-        self._alive = keys("media", "{nodes}", "alive")
-        self._urls = keys("media", "{nodes}", "urls")
-        self._room_prefix = keys("media", "{nodes}", "room", "")
+        k = NodeKeys(keys)
+        self._alive, self._urls, self._room_key = k.alive, k.urls, k.room
         self._heartbeat = redis.register_script(HEARTBEAT)
         self._claim = redis.register_script(CLAIM)
         self._release = redis.register_script(RELEASE)
@@ -115,21 +165,18 @@ class NodeRegistry:
         self._owned: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
-    def _room_key(self, room_id: str) -> str:
-        return self._room_prefix + room_id
-
     async def start(self) -> None:
         """Announce this node (if Redis answers) and keep announcing it."""
         with contextlib.suppress(*REDIS_DOWN):
             await self.beat()
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(
+            every(self.heartbeat_seconds, self.beat, "media.nodes.heartbeat"),
+            name="media-node-heartbeat",
+        )
 
     async def stop(self) -> None:
         """Stop heartbeating; hand every room back and leave the registry at once."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop(self._task)
         try:
             for room_id in list(self._owned):
                 await self.release(room_id)
@@ -145,14 +192,6 @@ class NodeRegistry:
         )
         for room_id in list(self.active):
             await self.redis.expire(self._room_key(room_id), ROOM_TTL_SECONDS)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_seconds)
-            try:
-                await self.beat()
-            except REDIS_DOWN as exc:
-                log.warning("media.nodes.heartbeat_failed", error=repr(exc))
 
     async def claim(self, room_id: str) -> str:
         """The node holding the room's media: a live owner, else this node (atomically)."""

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, model_validat
 from rooms.rules import REACTIONS, SpeakerPolicy
 
 RoomState = Literal["scheduled", "live", "ended"]
+EndedReason = Literal["ended_by_host", "host_left", "cancelled", "not_started"]
 # A user id as in server.auth.USER_ID.
 UserId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Title = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
@@ -61,6 +62,9 @@ class Room(BaseModel):
     scheduled_for: datetime | None
     started_at: datetime | None
     ended_at: datetime | None
+    # Why an ended room ended: the host ended or cancelled it, the host left for good, or a
+    # scheduled room was never started (scheduled_room_expiry_seconds after its time).
+    ended_reason: EndedReason | None = None
     created_at: datetime
     listener_count: int
     speaker_count: int  # everyone on stage: host, co-hosts and speakers

@@ -10,12 +10,13 @@ import structlog
 from rooms import events
 from rooms.events import Hub
 from rooms.media_port import MediaService
+from rooms.nodes import RoomNodes, room_ws_url
 from rooms.presence import Presence
 from rooms.store import RoomStore
+from server.background import stop
 from server.feature import Slot
 from server.graph.store import Graph
 from server.platform import Platform
-from server.store import REDIS_DOWN
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +39,7 @@ class RoomsService:
         self.redis = platform.redis
         self.keys = platform.keys
         self.limiter = platform.limiter
+        self.clock = platform.clock
         self.graph = graph
         self.media = media
         # Unique per process run: a restarted process is a new node whose old sockets are gone.
@@ -46,6 +48,7 @@ class RoomsService:
         control = self.keys("rooms", "node", self.node)
         self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
         self.presence = Presence(self.store, self.settings, self.node)
+        self.room_nodes = RoomNodes(self.redis, self.keys)
         self.local: set[str] = set()  # "room|user|conn" of this process's sockets
         self._counts: dict[str, tuple[int, int]] = {}
         self._unsettled = False  # a socket closed while Redis was unreachable
@@ -56,12 +59,12 @@ class RoomsService:
         await events.publish(self.redis, self.keys, room_id, event)
 
     async def ws_url(self, room_id: str, state: str) -> str:
-        media = self.media
-        if media is not None and state == "live":
-            return await media.media_ws_url(room_id)
-        base = self.settings.public_base_url.rstrip("/")
-        base = "ws" + base.removeprefix("http") if base.startswith("http") else base
-        return f"{base}/v1/rooms/{room_id}/ws"
+        """Where to open the room's socket: for a live room, the node serving its media (or
+        the one it will be served by). Only looks: the claim waits for an ``rtc.offer``."""
+        if self.media is not None and state == "live":
+            own = self.settings.media_node_url or self.settings.public_base_url
+            return await self.room_nodes.ws_url(room_id, own)
+        return room_ws_url(self.settings.public_base_url, room_id)
 
     def _on_room_event(self, room_id: str, event: dict[str, Any]) -> None:
         media = self.media
@@ -79,26 +82,44 @@ class RoomsService:
         task.add_done_callback(self._tasks.discard)
 
     async def gone(self, conn: Departed) -> None:
-        """A socket closed: start the participant's grace period and close their media."""
+        """A socket closed: start the participant's grace period and close their media.
+
+        The socket is no longer local whatever happens next; a grace period that cannot be
+        started now (Redis unreachable) is started by a later tick.
+        """
+        await self.settle(conn)
         media = self.media
-        try:
-            if conn.ended_by is None:
-                await self.store.disconnect(conn.room_id, conn.user_id, conn.conn_id, self.node)
-            self.local.discard(conn.entry)
-        except (TimeoutError, *REDIS_DOWN) as exc:
-            log.warning("rooms.disconnect_failed", error=repr(exc))
-            self._unsettled = True  # retried by the next tick
         if media is not None and conn.ended_by not in ("replaced", "ended"):
             try:
                 await media.leave(conn.room_id, conn.user_id)
             except Exception:
                 log.exception("rooms.media_leave_failed")
 
+    async def settle(self, conn: Departed) -> None:
+        """The socket is no longer local: start its grace period now, or at a later tick if
+        Redis cannot be reached (for a socket replaced, removed or ended, ``disconnect`` only
+        drops it from this node's list)."""
+        self.local.discard(conn.entry)
+        try:
+            await self.store.disconnect(conn.room_id, conn.user_id, conn.conn_id, self.node)
+        except Exception as exc:
+            log.warning("rooms.disconnect_failed", error=repr(exc))
+            self._unsettled = True
+
     async def tick(self) -> None:
+        now = self.clock.now()
         await self.presence.tick()
         if self._unsettled:
+            # Every participant listed on this node without a local socket gets its grace
+            # period (a failure, here or in a gone() meanwhile, sets the flag again).
             self._unsettled = False
-            await self.presence.disconnect_all(self.node, keep=self.local)
+            try:
+                await self.presence.disconnect_all(self.node, keep=self.local)
+            except BaseException:
+                self._unsettled = True
+                raise
+        for room_id in await self.store.cancel_overdue(now):
+            log.info("rooms.schedule_expired", room=room_id)
         await self.refresh_counts()
 
     async def refresh_counts(self) -> None:
@@ -122,17 +143,10 @@ class RoomsService:
         for gone in set(self._counts) - set(room_ids):
             del self._counts[gone]
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except (TimeoutError, *REDIS_DOWN) as exc:
-                log.warning("rooms.tick_redis", error=repr(exc))
-            except Exception:
-                log.exception("rooms.tick_failed")
-            await asyncio.sleep(self.settings.room_tick_seconds)
+    async def stop(self) -> None:
+        """Shutdown: end the tasks started for room events (media, resyncs)."""
+        for task in list(self._tasks):
+            await stop(task)
 
 
 # How the room endpoints and socket of an app instance reach its service.

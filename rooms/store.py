@@ -226,6 +226,7 @@ class RoomStore:
             scheduled_for=ts(meta.scheduled_for),
             started_at=ts(meta.started_at),
             ended_at=ts(meta.ended_at),
+            ended_reason=meta.ended_reason or None,
             created_at=ts(meta.created_at),
             listener_count=counts[0],
             speaker_count=counts[1],
@@ -420,6 +421,40 @@ class RoomStore:
         meta = await self._host_change(room_id, user, "live", apply)
         await self._cleanup(room_id)
         return meta
+
+    async def cancel_overdue(self, now: float, limit: int = 100) -> list[str]:
+        """Cancel the scheduled rooms whose host has not started them within
+        ``scheduled_room_expiry_seconds`` of their start time (reason ``not_started``).
+
+        Any process may run this at any time: each room is cancelled by one check-and-set
+        transaction, so processes doing it at once cancel it once.
+        """
+        cutoff = now - self.settings.scheduled_room_expiry_seconds
+        due = await self.r.zrangebyscore(self.scheduled_index, "-inf", cutoff, start=0, num=limit)
+        return [str(r) for r in due if await self._cancel_unstarted(str(r), cutoff)]
+
+    async def _cancel_unstarted(self, room_id: str, cutoff: float) -> bool:
+        rk = self.rk(room_id)
+        async with self.r.pipeline(transaction=True) as p:
+            while True:
+                try:
+                    await p.watch(rk.meta)
+                    h = await p.hgetall(rk.meta)
+                    meta = Meta.from_hash(h) if h else None
+                    pending = meta if meta is not None and meta.state == "scheduled" else None
+                    if pending is not None and pending.scheduled_for > cutoff:
+                        await p.reset()  # the host moved it meanwhile
+                        return False
+                    p.multi()
+                    if pending is not None:
+                        self._end(p, pending, "not_started")
+                        p.expire(rk.meta, self.settings.room_ended_ttl_seconds)
+                    else:  # started, ended or gone: only the index entry was left
+                        p.zrem(self.scheduled_index, room_id)
+                    await p.execute()
+                    return pending is not None
+                except WatchError:
+                    continue
 
     def _end(self, p: Pipeline, meta: Meta, reason: str) -> None:
         rk = self.rk(meta.id)

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from rooms import events, rules
 from rooms.events import encode
@@ -30,20 +30,22 @@ from rooms.schemas import MESSAGE, Mute, React, RtcDescription, RtcIce, Targeted
 from rooms.service import ROOMS, RoomsService
 from rooms.store import Record, checked_id
 from server import metrics
-from server.errors import DomainError, Forbidden, RateLimited, ServiceUnavailable
-from server.store import REDIS_DOWN
+from server.background import check_cancelled, stop
+from server.errors import DomainError, Forbidden, ServiceUnavailable
+from server.store import REDIS_DOWN, request_budget
 from server.ws import authenticate_ws, refuse
 
 log = structlog.get_logger(__name__)
 PROTOCOL = 1
-MALFORMED = object()
 
 # Close codes (docs/protocol.md); uvicorn itself closes with 1012 when shutting down.
 CLOSE_ENDED = 1000  # the room ended
 CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011  # the server failed; reconnect
 CLOSE_SLOW = 1013  # the client did not read its messages fast enough
 CLOSE_REMOVED = 4403
 CLOSE_REPLACED = 4409  # the same user connected again elsewhere
+CONNECTED = WebSocketState.CONNECTED
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,13 @@ class Serial:
                 await job()
             except Exception:
                 log.exception("rooms.media_call_failed")
+            check_cancelled()
 
-    async def drain(self) -> None:
+    async def drain(self, within: float = 10.0) -> None:
+        """Wait for the calls submitted so far; give up on them after ``within`` seconds."""
         if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task
+            await asyncio.wait({self._task}, timeout=within)
+            await stop(self._task)
 
 
 class Connection:
@@ -97,6 +101,7 @@ class Connection:
         self._publishing: bool | None = None
         self._media_calls = Serial()
         self._writer: asyncio.Task[None] | None = None
+        self._final = Close(CLOSE_ENDED, "")  # how release() closes a socket still open
 
     @property
     def media(self) -> MediaService | None:
@@ -188,9 +193,16 @@ class Connection:
                 await self.ws.send_text(item)
         except (WebSocketDisconnect, RuntimeError, OSError):
             return  # the peer is gone; the reader notices too
+        except Exception:
+            # Nothing more can be sent: close, so that the reader ends and the connection
+            # is released like any other.
+            log.exception("rooms.ws.write_failed", room=self.room_id, user=self.user_id)
+            self._closing = True
+            with contextlib.suppress(Exception):
+                await self.ws.close(CLOSE_INTERNAL, "internal error: reconnect")
 
     def set_publishing(self, allowed: bool) -> None:
-        if allowed == self._publishing:
+        if allowed == self._publishing or self._closing:
             return
         self._publishing = allowed
         media = self.media
@@ -198,14 +210,23 @@ class Connection:
             room, user = self.room_id, self.user_id
             self._media_calls.submit(lambda: media.set_publishing(room, user, allowed))
 
-    async def resync(self) -> None:
+    async def resync(self, attempts: int = 60, pause: float = 0.5) -> None:
         """Redis came back after an outage and events may have been lost: send the whole
-        state again (a second ``welcome``), or have the client reconnect if its place is gone."""
-        if not self.ready or self._closing:
-            return
-        try:
-            text, me = await welcome(self.svc, self.room_id, self.user_id)
-        except (DomainError, TimeoutError, *REDIS_DOWN):
+        state again (a second ``welcome``), or have the client reconnect if its place is gone.
+        While the store still fails (the watchdog may not have seen it back yet), try again."""
+        for _ in range(attempts):
+            if not self.ready or self._closing:
+                return
+            try:
+                with request_budget(self.svc.settings.redis_request_timeout):
+                    text, me = await welcome(self.svc, self.room_id, self.user_id)
+                break
+            except (TimeoutError, *REDIS_DOWN):
+                await asyncio.sleep(pause)
+            except DomainError:  # the room is gone
+                me = None
+                break
+        else:
             me = None
         if me is None or me.conn != self.conn_id:
             self.close(CLOSE_SLOW, "the room changed while the server was cut off: reconnect")
@@ -234,35 +255,27 @@ class Connection:
             self.close(CLOSE_TOO_BIG, "message too large")
             return
         try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            data = MALFORMED
-        ref = (
-            data["ref"][:64]
-            if isinstance(data, dict) and isinstance(data.get("ref"), str)
-            else None
-        )
+            data, bad = decode(text), None
+        except Invalid as exc:
+            data, bad = None, exc
+        ref = data.get("ref") if isinstance(data, dict) else None
+        ref = ref[:64] if isinstance(ref, str) else None
         try:
-            # Every message counts, malformed ones too.
-            await self.svc.limiter.hit(settings.rate_ws_message, "room_ws", self.user_id)
-            if data is MALFORMED:
-                metrics.WS_MESSAGES.labels("invalid").inc()
-                self.error("malformed_json", "the message is not valid JSON")
-                return
-            try:
-                message = MESSAGE.validate_python(data)
-            except ValidationError as exc:
-                metrics.WS_MESSAGES.labels("invalid").inc()
-                code, detail = invalid(exc)
-                self.error(code, detail, ref)
-                return
-            metrics.WS_MESSAGES.labels(message.type).inc()
-            await self.dispatch(message)
-        except Refused as exc:
+            with request_budget(settings.redis_request_timeout):
+                # Every message counts, malformed ones too.
+                await self.svc.limiter.hit(settings.rate_ws_message, "room_ws", self.user_id)
+                if bad is not None:
+                    raise bad
+                try:
+                    message = MESSAGE.validate_python(data)
+                except ValidationError as exc:
+                    raise Invalid(*invalid(exc)) from None
+                metrics.WS_MESSAGES.labels(message.type).inc()
+                await self.dispatch(message)
+        except Invalid as exc:
+            metrics.WS_MESSAGES.labels("invalid").inc()
             self.error(exc.code, exc.message, ref)
-        except RateLimited as exc:
-            self.error("rate_limited", exc.message, ref)
-        except DomainError as exc:
+        except (Refused, DomainError) as exc:
             self.error(exc.code, exc.message, ref)
         except (TimeoutError, *REDIS_DOWN):
             self.error("store_unavailable", "the data store is unreachable; retry shortly", ref)
@@ -294,13 +307,74 @@ class Connection:
                 target = message.user_id or self.user_id
             await self.svc.store.act(self.room_id, self.user_id, kind, target)
 
-    async def finish(self) -> None:
+    # ---- life ----
+
+    async def serve(self, publishing: bool) -> None:
+        """Accept, welcome, read until the socket closes. Whatever ends the connection (the
+        peer, the store, a bug), it is released: detached, its grace period started."""
+        try:
+            await self.ws.accept()
+            with request_budget(self.svc.settings.redis_request_timeout):
+                await self.open(publishing)
+            await self.read()
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the peer is gone
+        except (DomainError, TimeoutError, *REDIS_DOWN) as exc:
+            log.warning("rooms.ws.welcome_failed", error=repr(exc))
+            self._final = Close(CLOSE_SLOW, "the data store is unreachable; reconnect shortly")
+        except Exception:
+            log.exception("rooms.ws.failed", room=self.room_id, user=self.user_id)
+            self._final = Close(CLOSE_INTERNAL, "internal error: reconnect")
+        finally:
+            await self.release()
+
+    async def release(self) -> None:
+        """Stop writing, close the socket, leave the hub and start the grace period; each
+        step runs whatever happened to the ones before it."""
+        svc = self.svc
+        steps = (self._stop_writing, self._close_socket, lambda: svc.hub.detach(self))
+        cancelled: asyncio.CancelledError | None = None
+        for step in (*steps, lambda: svc.gone(self)):
+            try:
+                await step()
+            except asyncio.CancelledError as exc:  # finish releasing, then stop
+                cancelled = exc
+            except Exception:
+                log.exception("rooms.ws.release_failed", room=self.room_id, user=self.user_id)
+        if cancelled is not None:
+            raise cancelled
+
+    async def _stop_writing(self) -> None:
         self._closing = True
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        await stop(self._writer)
         await self._media_calls.drain()
+
+    async def _close_socket(self) -> None:
+        ws = self.ws
+        if CONNECTED == ws.application_state == ws.client_state:
+            await ws.close(self._final.code, self._final.reason)
+
+
+class Invalid(Exception):
+    """A frame that is not a valid message, with its error code and explanation."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def decode(text: str) -> Any:
+    """The JSON value of a text frame; raises ``Invalid`` for anything else."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise Invalid("malformed_json", "the message is not valid JSON") from None
+    # JSON can escape a lone UTF-16 surrogate ("\\ud800"): that is not text, and nothing
+    # holding it could be stored, published or sent back.
+    if "\\u" in text and not events.is_text(data):
+        raise Invalid("invalid_message", "strings must be Unicode text (no lone surrogates)")
+    return data
 
 
 def invalid(exc: ValidationError) -> tuple[str, str]:
@@ -341,8 +415,16 @@ async def room_socket(ws: WebSocket) -> None:
     if user is None:
         return
     svc = ROOMS.of(ws)
-    room_id = ws.path_params["room_id"]
-    conn = Connection(ws, svc, room_id, user)
+    conn = Connection(ws, svc, ws.path_params["room_id"], user)
+    with request_budget(svc.settings.redis_request_timeout):
+        record = await admit(conn)
+    if record is not None:
+        await conn.serve(record.member.may_publish)
+
+
+async def admit(conn: Connection) -> Record | None:
+    """Check and record the join before the handshake; refuse it (an HTTP error) if need be."""
+    svc, room_id, user = conn.svc, conn.room_id, conn.user_id
     try:
         checked_id(room_id)
         await svc.limiter.hit(svc.settings.rate_room_join, "room_join", user)
@@ -352,31 +434,19 @@ async def room_socket(ws: WebSocket) -> None:
         await svc.hub.attach(conn)
         svc.local.add(conn.entry)
         try:
-            record = await svc.store.join(room_id, user, conn.conn_id, svc.node)
-        except BaseException:
-            svc.local.discard(conn.entry)
+            return await svc.store.join(room_id, user, conn.conn_id, svc.node)
+        except BaseException as exc:
+            if isinstance(exc, DomainError):  # refused: nothing was recorded
+                svc.local.discard(conn.entry)
+            else:  # it may have been recorded even so (a reply lost in an outage)
+                await svc.settle(conn)
             await svc.hub.detach(conn)
             raise
     except DomainError as exc:
-        await refuse(ws, exc)
-        return
+        await refuse(conn.ws, exc)
     except (TimeoutError, *REDIS_DOWN):
-        await refuse(ws, ServiceUnavailable())
-        return
-    try:
-        await ws.accept()
-        await conn.open(record.member.may_publish)
-        await conn.read()
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        pass
-    except (DomainError, TimeoutError, *REDIS_DOWN) as exc:
-        log.warning("rooms.ws.welcome_failed", error=repr(exc))
-        with contextlib.suppress(Exception):
-            await ws.close(CLOSE_SLOW, "the data store is unreachable; reconnect shortly")
-    finally:
-        await conn.finish()
-        await svc.hub.detach(conn)
-        await svc.gone(conn)
+        await refuse(conn.ws, ServiceUnavailable())
+    return None
 
 
 route = WebSocketRoute("/v1/rooms/{room_id}/ws", room_socket)

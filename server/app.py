@@ -1,46 +1,42 @@
 """The composition root: settings and features in, app out.
 
-``create_app`` builds the platform (Redis, key names, rate limits, clock, this node) in the
-lifespan, starts the features in order (each gets the features it depends on from
-``default_features``), and mounts their endpoints next to health, metrics and OpenAPI.
+``create_app`` starts the platform in the lifespan (Redis or the embedded Valkey, the
+watchdog, key names, rate limits, clock, this node), then the features in order, each built
+with the features it depends on (``default_features``), and mounts their endpoints next to
+health, metrics, OpenAPI and the web client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Mount, Route
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooms.feature import RoomsFeature
 from rooms.media_feature import MediaFeature
 from server import metrics
 from server.api import Api, build_routes
+from server.background import stop
 from server.clock import SystemClock
-from server.errors import DomainError, ServiceUnavailable
 from server.feature import Feature
 from server.graph.feature import GraphFeature
-from server.http_errors import error_body, error_response
+from server.http import RequestContext, StaticMount, exception_handlers, healthz, readyz
 from server.logs import configure_logging
 from server.nodes import Node
 from server.openapi import build_openapi, docs, openapi_endpoint
 from server.platform import Platform
 from server.ratelimit import RateLimiter
 from server.settings import Settings
-from server.store import REDIS_DOWN, Keys, RedisHealth, connect
+from server.store import Keys, check_server, connect, connect_probe, display_url
 from server.valkey import EmbeddedValkey
+from server.watchdog import watch_redis
 from server.webclient import static_dir
 from stories.feature import StoriesFeature
 
@@ -55,152 +51,58 @@ def default_features() -> list[Feature]:
     return [graph, StoriesFeature(graph), media, RoomsFeature(graph, media)]
 
 
-async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+class StartupError(Exception):
+    """The app cannot start; the message says why."""
 
 
-async def readyz(request: Request) -> JSONResponse:
-    try:
-        await asyncio.wait_for(request.state.platform.redis.ping(), timeout=1.0)
-    except (TimeoutError, *REDIS_DOWN):
-        return error_response(ServiceUnavailable("redis is not answering"))
-    return JSONResponse({"status": "ready"})
+def one_line(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, StartupError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
 
 
-async def on_domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
-    return error_response(exc)
-
-
-async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    body = error_body(code, str(exc.detail))
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-
-async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("http.unhandled", exc_info=exc)
-    return JSONResponse(error_body("internal", "internal server error"), status_code=500)
-
-
-async def on_redis_down(request: Request, exc: Exception) -> Response:
-    metrics.REDIS_ERRORS.inc()
-    log.warning("redis.unavailable", error=repr(exc))
-    retry = request.state.platform.settings.redis_retry_after
-    return error_response(ServiceUnavailable(retry_after=retry))
-
-
-class StaticMount(Mount):
-    """The web client at ``/``, never shadowing the API: a request for ``/v1/...`` or with a
-    method other than GET/HEAD falls through to the API routes (correct 404/405 + Allow)."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and (
-            scope["path"].startswith("/v1/") or scope["method"] not in ("GET", "HEAD")
-        ):
-            return Match.NONE, {}
-        return super().matches(scope)
-
-
-class RequestContext:
-    """Request id, access log and HTTP metrics for every HTTP request (pure ASGI: no buffering)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=rid)
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            name = getattr(route, "path", "unmatched")
-            elapsed = time.perf_counter() - start
-            metrics.REQUESTS.labels(scope["method"], name, str(status)).inc()
-            metrics.LATENCY.labels(scope["method"], name).observe(elapsed)
-            log.info(
-                "http",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                ms=round(elapsed * 1000, 2),
-            )
-            structlog.contextvars.unbind_contextvars("request_id")
-
-
-async def watch_redis(redis: Redis, health: RedisHealth) -> None:
-    """Ping Redis every second; log outages and recoveries with backoff while down.
-
-    redis-py reconnects by itself on the next command; this task makes the state visible
-    (logs, the ephemera_redis_up gauge) and keeps probing so recovery is noticed promptly.
-    """
-    delay = 1.0
-    while True:
-        try:
-            await asyncio.wait_for(redis.ping(), timeout=1.0)
-            if not health.up:
-                log.info("redis.recovered")
-            health.up, delay = True, 1.0
-        except (TimeoutError, *REDIS_DOWN) as exc:
-            if health.up:
-                log.error("redis.down", error=repr(exc))
-            health.up = False
-            delay = min(delay * 2, 2.0)
-        metrics.REDIS_UP.set(1 if health.up else 0)
-        await asyncio.sleep(delay)
-
-
-@contextlib.asynccontextmanager
-async def run_platform(settings: Settings) -> AsyncIterator[Platform]:
-    """Redis (the embedded Valkey when no URL is set), its watchdog, and this node."""
-    embedded: EmbeddedValkey | None = None
+async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -> Platform:
+    """Start Redis (or connect to it) and its watchdog; every piece registers its shutdown
+    on ``stack`` as soon as it runs."""
     url = settings.redis_url
     if url is None:
         embedded = EmbeddedValkey(settings.data_dir / "valkey")
         await asyncio.to_thread(embedded.start)
+        stack.push_async_callback(asyncio.to_thread, embedded.stop)
         url = embedded.url
     redis = connect(url, settings)
-    platform = Platform(
+    stack.push_async_callback(redis.aclose)
+    try:
+        await redis.ping()
+        await check_server(redis)
+    except (RuntimeError, RedisError) as exc:
+        raise StartupError(f"Redis at {display_url(url)}: {one_line(exc)}") from exc
+    probe = connect_probe(url, settings)
+    stack.push_async_callback(probe.aclose)
+    interval = settings.redis_watchdog_interval
+    watchdog = asyncio.create_task(watch_redis(redis, probe, interval), name="redis-watchdog")
+    stack.push_async_callback(stop, watchdog)
+    return Platform(
         settings=settings,
         redis=redis,
         keys=Keys(settings.key_prefix),
         limiter=RateLimiter(redis, settings.key_prefix),
         clock=SystemClock(),
         node=Node.for_process(settings),
-        health=RedisHealth(),
     )
-    watchdog = asyncio.create_task(watch_redis(redis, platform.health), name="redis-watchdog")
-    try:
-        yield platform
-    finally:
-        watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
-        await redis.aclose()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
 
 
-def build_routes_for(
-    feats: Sequence[Feature], apis: list[Api], schema: dict[str, Any]
-) -> list[Any]:
+async def start(
+    settings: Settings, feats: Sequence[Feature], stack: contextlib.AsyncExitStack
+) -> dict[str, Any]:
+    """The platform, then every feature in order: the app's lifespan state."""
+    platform = await start_platform(settings, stack)
+    state: dict[str, Any] = {"platform": platform}
+    for feat in feats:
+        state.update(await stack.enter_async_context(feat.lifespan(platform)))
+    return state
+
+
+def routes_for(feats: Sequence[Feature], apis: list[Api], schema: dict[str, Any]) -> list[Any]:
     routes: list[Any] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -217,17 +119,6 @@ def build_routes_for(
     return routes
 
 
-def exception_handlers() -> dict[Any, Any]:
-    handlers: dict[Any, Any] = {
-        DomainError: on_domain_error,
-        HTTPException: on_http_error,
-        Exception: on_unexpected,
-    }
-    for exc_type in REDIS_DOWN:
-        handlers[exc_type] = on_redis_down
-    return handlers
-
-
 def create_app(
     settings: Settings | None = None, features: Sequence[Feature] | None = None
 ) -> Starlette:
@@ -240,14 +131,19 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with run_platform(settings) as platform, contextlib.AsyncExitStack() as stack:
-            state: dict[str, Any] = {"platform": platform}
-            for feat in feats:
-                state.update(await stack.enter_async_context(feat.lifespan(platform)))
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                state = await start(settings, feats, stack)
+            except Exception as exc:
+                # Everything started so far stops as the stack unwinds; the reason is
+                # kept for `ephemera serve`, which exits with it.
+                app.state.startup_error = reason = one_line(exc)
+                log.error("startup.failed", reason=reason)
+                raise
             yield state
 
-    routes = build_routes_for(feats, apis, schema)
+    routes = routes_for(feats, apis, schema)
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers())
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, redis_time=settings.redis_request_timeout)
     app.state.openapi = schema
     return app

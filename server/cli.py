@@ -43,7 +43,9 @@ def serve(
             secret_file.chmod(0o600)
         os.environ["EPHEMERA_SECRET_KEY"] = secret_file.read_text().strip()
     os.environ.setdefault("EPHEMERA_PUBLIC_BASE_URL", f"http://{host}:{port}")
-    if not serving.run(settings, host, port, reload):
+    why = serving.run(settings, host, port, reload)
+    if why is not None:
+        typer.echo(f"ephemera: could not start: {why}", err=True)
         raise typer.Exit(3)  # uvicorn's exit status for a server that could not start
 
 

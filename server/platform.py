@@ -10,7 +10,7 @@ from server.clock import Clock
 from server.nodes import Node
 from server.ratelimit import RateLimiter
 from server.settings import Settings
-from server.store import Keys, RedisHealth
+from server.store import Keys
 
 
 @dataclass(frozen=True)
@@ -23,4 +23,3 @@ class Platform:
     limiter: RateLimiter
     clock: Clock
     node: Node
-    health: RedisHealth

@@ -129,11 +129,16 @@ class AnnouncingServer(uvicorn.Server):
             print(f"Ephemera running on http://{where}:{port} (Ctrl-C to stop)", flush=True)
 
 
-def run(settings: Settings, host: str, port: int, reload: bool) -> bool:
-    """Serve ``server.app:create_app`` until stopped; False if it could not start."""
+def run(settings: Settings, host: str, port: int, reload: bool) -> str | None:
+    """Serve the app until stopped; the reason it could not start, or None."""
+    from server.app import create_app
+
+    # The reloader needs an import string; otherwise the app object is ours, so a failed
+    # start can be reported with its reason.
+    app: Any = "server.app:create_app" if reload else create_app()
     config = uvicorn.Config(
-        "server.app:create_app",
-        factory=True,
+        app,
+        factory=reload,
         host=host,
         port=port,
         reload=reload,
@@ -146,10 +151,16 @@ def run(settings: Settings, host: str, port: int, reload: bool) -> bool:
         timeout_graceful_shutdown=10,
     )
     server = AnnouncingServer(config)
-    # uvicorn re-raises the SIGINT it handled after a graceful shutdown; that is not an error.
-    with contextlib.suppress(KeyboardInterrupt):
-        if config.should_reload:
-            ChangeReload(config, target=server.run, sockets=[config.bind_socket()]).run()
-            return True
-        server.run()
-    return server.started
+    try:
+        # uvicorn re-raises the SIGINT it handled after a graceful shutdown: not an error.
+        with contextlib.suppress(KeyboardInterrupt):
+            if config.should_reload:
+                ChangeReload(config, target=server.run, sockets=[config.bind_socket()]).run()
+                return None
+            server.run()
+    except SystemExit as exc:  # uvicorn exits 3 when the app's start-up failed
+        if not exc.code:
+            return None
+    if server.started:
+        return None
+    return str(getattr(getattr(app, "state", None), "startup_error", "see the log above"))

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     redis_socket_timeout: float = 2.0
     redis_health_check_interval: int = 10
     redis_retry_after: int = 2
+    # All the time one request (or one room WebSocket message) may wait on Redis, in total.
+    redis_request_timeout: float = 0.5
+    # How often the watchdog pings Redis; while pings fail, requests fail at once (503).
+    redis_watchdog_interval: float = 0.5
 
     # Auth
     token_leeway_seconds: int = 10
@@ -65,6 +69,8 @@ class Settings(BaseSettings):
     # still are, in room.updated) and the welcome lists only the first ones.
     room_listener_events_max: int = 200
     room_ended_ttl_seconds: int = 24 * 3600
+    # A scheduled room not started this long after its start time is cancelled.
+    scheduled_room_expiry_seconds: float = 3600.0
     # How often each process claims due grace deadlines, heartbeats and refreshes counts.
     room_tick_seconds: float = 1.0
     # A process silent this long is dead: its participants start their grace periods.

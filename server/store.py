@@ -1,34 +1,233 @@
-"""The Redis client: explicit timeouts, retries and health checks, so an outage fails fast."""
+"""The Redis client, built so that a dead or hung Redis is a fast failure (503), not a wait.
+
+Two mechanisms, both below every caller (commands, pipelines, scripts, the rate limiter):
+
+* A **circuit**: the app's watchdog pings Redis on a client of its own and opens the circuit
+  while Redis does not answer; while open, taking a connection from the pool fails at once.
+* A **time budget per request**: ``request_budget`` gives the current request (an HTTP
+  request, one WebSocket message) a total time it may spend waiting on Redis, whatever the
+  number of commands, retries, health checks and reconnections; every connection attempt
+  and every reply waited for draws on it, and fails with a Redis ``TimeoutError`` when it
+  runs out. Work outside a request (background tasks) is bounded by the socket timeouts.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine, Iterator
+from contextvars import ContextVar
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.settings import Settings
 
 # What an unreachable or dead Redis looks like to callers; turned into 503 by the app.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+T = TypeVar("T")
+
+
+class CircuitOpen(RedisConnectionError):
+    """Redis is not answering the watchdog: fail without trying."""
+
+
+class Circuit:
+    """Open while the watchdog cannot reach Redis (set by ``server.app.watch_redis``)."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+
+class Budget:
+    """How long the current request may still wait on Redis, all its commands together.
+
+    Tasks started during the request share it until the request ends; after that (a task
+    that outlives its request) their commands are bounded by the socket timeouts only.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+        self.closed = False
+
+
+_budget: ContextVar[Budget | None] = ContextVar("redis_budget", default=None)
+# Set while a network wait is already being charged (a health check inside a command, a
+# handshake inside a connect): nested waits are not charged twice.
+_charging: ContextVar[bool] = ContextVar("redis_charging", default=False)
+
+
+@contextlib.contextmanager
+def request_budget(seconds: float) -> Iterator[Budget]:
+    """Give the code inside (and the tasks it starts) ``seconds`` of Redis waiting in all."""
+    budget = Budget(seconds)
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        budget.closed = True
+        _budget.reset(token)
+
+
+def _current() -> Budget | None:
+    budget = _budget.get()
+    return None if budget is None or budget.closed else budget
+
+
+def budget_left(default: float) -> float:
+    """The current request's remaining Redis time, or ``default`` outside a request."""
+    budget = _current()
+    return default if budget is None else max(0.0, budget.left)
+
+
+async def _charged(call: Coroutine[Any, Any, T]) -> T:
+    """Await ``call`` (a network wait) within the current request's budget, if any."""
+    budget = _current()
+    if budget is None or _charging.get():
+        return await call
+    if budget.left <= 0:
+        call.close()
+        raise RedisTimeoutError("the request ran out of time for Redis")
+    token = _charging.set(True)
+    start = time.monotonic()
+    try:
+        async with asyncio.timeout(budget.left):
+            return await call
+    except TimeoutError:
+        raise RedisTimeoutError("the request ran out of time for Redis") from None
+    finally:
+        budget.left -= time.monotonic() - start
+        _charging.reset(token)
+
+
+class _Budgeted(AbstractConnection):
+    """The network waits of a connection (connecting, and every reply, health checks
+    included) draw on the current request's budget. A reply's wait is capped through the
+    connection's own read timeout (no extra timer on the hot path); writes are not charged:
+    they only wait when the socket buffer is full, bounded by the socket timeout."""
+
+    async def connect(self) -> None:
+        if not self.is_connected:  # the pool calls this for every command
+            await _charged(super().connect())
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        budget = _current()
+        if budget is None or _charging.get():
+            return await super().read_response(*args, **kwargs)
+        if budget.left <= 0:
+            raise RedisTimeoutError("the request ran out of time for Redis")
+        configured = self.socket_timeout
+        self.socket_timeout = min(configured or budget.left, budget.left)
+        start = time.monotonic()
+        try:
+            return await super().read_response(*args, **kwargs)
+        finally:
+            self.socket_timeout = configured
+            budget.left -= time.monotonic() - start
+
+
+class _TcpConnection(_Budgeted, Connection):
+    pass
+
+
+class _SslConnection(_Budgeted, SSLConnection):
+    pass
+
+
+class _UnixConnection(_Budgeted, UnixDomainSocketConnection):
+    pass
+
+
+_BUDGETED: dict[type[AbstractConnection], type[AbstractConnection]] = {
+    Connection: _TcpConnection,
+    SSLConnection: _SslConnection,
+    UnixDomainSocketConnection: _UnixConnection,
+}
+
+
+class CircuitPool(ConnectionPool):
+    """A connection pool that refuses at once while its circuit is open."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.circuit = Circuit()
+        self.connection_class = _BUDGETED.get(self.connection_class, self.connection_class)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if self.circuit.open:
+            raise CircuitOpen("Redis is not answering")
+        return await super().get_connection(*args, **kwargs)
 
 
 def connect(url: str, settings: Settings) -> Redis:
-    return Redis.from_url(
+    pool = CircuitPool.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=settings.redis_connect_timeout,
         socket_timeout=settings.redis_socket_timeout,
         health_check_interval=settings.redis_health_check_interval,
-        # One quick retry covers a connection the server closed while idle; more would only
-        # delay the 503 during a real outage.
+        # One quick retry covers a connection the server closed while idle; a request's
+        # budget bounds the retry like everything else.
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         max_connections=200,
     )
+    return Redis.from_pool(pool)
+
+
+def circuit(redis: Redis) -> Circuit:
+    """The circuit of a client made by ``connect``."""
+    pool = redis.connection_pool
+    assert isinstance(pool, CircuitPool)
+    return pool.circuit
+
+
+def connect_probe(url: str, settings: Settings) -> Redis:
+    """A small client for the watchdog: no circuit, no retry."""
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
+        retry=Retry(NoBackoff(), retries=0),
+        max_connections=2,
+    )
+
+
+def display_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+async def check_server(redis: Redis) -> None:
+    """Refuse to start on a server this app cannot use (raises ``RuntimeError``)."""
+    try:
+        info = await redis.info("cluster")
+    except ResponseError:  # INFO not allowed here: the first real command will tell
+        return
+    if int(info.get("cluster_enabled", 0)):
+        raise RuntimeError(
+            "it is a Redis Cluster node (cluster_enabled:1); Ephemera needs a standalone "
+            "Redis or Valkey (one primary, optionally with replicas)"
+        )
 
 
 class Keys:
@@ -39,10 +238,3 @@ class Keys:
 
     def __call__(self, *parts: str) -> str:
         return self.p + ":".join(parts)
-
-
-@dataclass
-class RedisHealth:
-    """What the watchdog last saw of Redis (one per app instance)."""
-
-    up: bool = True

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from PIL import Image
 
+from server.background import stop
 from server.feature import Provides, ServiceFeature, Slot
 from server.graph.store import Graph
 from server.platform import Platform
@@ -41,6 +41,4 @@ class StoriesFeature(ServiceFeature[StoriesService]):
 
     async def stop(self, service: StoriesService) -> None:
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await stop(self._sweeper)

@@ -9,13 +9,12 @@ process purges it, and a process that dies mid-purge leaves it to be claimed aga
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import structlog
 from prometheus_client import Counter
 
-from server.store import REDIS_DOWN
+from server.background import check_cancelled, every
 from stories.service import StoriesService
 
 log = structlog.get_logger(__name__)
@@ -43,6 +42,7 @@ class Sweeper:
             at = time.time() if now is None else now
             ids = await self.service.store.claim_due(at, self.lease, self.batch)
             for sid in ids:
+                check_cancelled()
                 try:
                     await self.service.delete(sid)
                 except OSError as exc:  # the lease expires and the story is retried
@@ -55,13 +55,10 @@ class Sweeper:
                 return done
 
     async def run(self) -> None:
-        while True:
-            try:
-                swept = await self.sweep_once()
-                if swept:
-                    log.info("stories.swept", count=swept)
-            except REDIS_DOWN as exc:
-                log.warning("stories.sweep_redis_down", error=repr(exc))
-            except Exception:  # keep sweeping on the next tick whatever went wrong
-                log.exception("stories.sweep_error")
-            await asyncio.sleep(self.interval)
+        """Sweep every ``interval`` seconds until cancelled."""
+        await every(self.interval, self._sweep_and_log, "stories.sweep")
+
+    async def _sweep_and_log(self) -> None:
+        swept = await self.sweep_once()
+        if swept:
+            log.info("stories.swept", count=swept)

@@ -92,7 +92,7 @@ class LiveServer:
             self._thread.join(timeout=15)
 
     def state(self) -> Any:
-        """The app's lifespan AppState (same process, another thread: read-only use)."""
+        """The app instance's state (same process, another thread: read-only use)."""
         assert self.app is not None
         return self.app.state  # the per-instance state object holds openapi only
 

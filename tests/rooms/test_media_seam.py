@@ -26,9 +26,6 @@ class RecordingMedia:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
 
-    async def media_ws_url(self, room_id: str) -> str:
-        return f"ws://media.example/v1/rooms/{room_id}/ws"
-
     async def signal(
         self, room_id: str, user_id: str, message: dict[str, Any], send: SendJson
     ) -> None:
@@ -82,7 +79,8 @@ async def test_publishing_follows_role_and_mute(
     async with srv.client("alice") as a:
         room = (await create_room(a))["id"]
     host = await join(srv.ws_url, room, "alice")
-    assert host.welcome["room"]["ws_url"] == f"ws://media.example/v1/rooms/{room}/ws"
+    # No node has announced itself (this stand-in has no registry): this process serves it.
+    assert host.welcome["room"]["ws_url"] == f"{srv.ws_url}/v1/rooms/{room}/ws"
     bob = await join(srv.ws_url, room, "bob")
     await wait_for(
         lambda: media.publishing("alice") == [True] and media.publishing("bob") == [False]
