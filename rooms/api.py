@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from rooms.schemas import CreateRoom, EditRoom, ListQuery, Room, RoomList, RoomPreview
+from rooms.service import ROOMS
 from rooms.store import Meta, RoomStore, checked_id
 from server.api import Api, Ctx
 from server.errors import Forbidden
-from server.graph import Graph
-
-if TYPE_CHECKING:
-    from rooms.feature import RoomsService
+from server.graph.store import Graph
 
 api = Api("rooms")
 
 
 def store(ctx: Ctx) -> RoomStore:
-    service: RoomsService = ctx.services["rooms"]
-    return service.store
+    return ROOMS.of(ctx.request).store
+
+
+def graph(ctx: Ctx) -> Graph:
+    return ROOMS.of(ctx.request).graph
 
 
 async def visible(ctx: Ctx, room_id: str) -> Meta:
     """The room, unless its host has blocked the caller."""
     meta = await store(ctx).require(checked_id(room_id))
-    if meta.host != ctx.user and await Graph(ctx.redis, ctx.keys).has_blocked(meta.host, ctx.user):
+    if meta.host != ctx.user and await graph(ctx).has_blocked(meta.host, ctx.user):
         raise Forbidden("the host has blocked you", code="blocked")
     return meta
 
@@ -45,12 +45,12 @@ async def create_room(ctx: Ctx, body: CreateRoom) -> Room:
 @api.get("/v1/rooms")
 async def list_rooms(ctx: Ctx, query: ListQuery) -> RoomList:
     """Live or scheduled rooms, those hosted by people the caller follows first."""
-    graph = Graph(ctx.redis, ctx.keys)
-    followed = await graph.following(ctx.user)
+    g = graph(ctx)
+    followed = await g.following(ctx.user)
     s = store(ctx)
     metas = await s.listing(query.state, followed, query.limit)
     hosts = sorted({m.host for m in metas} - {ctx.user})
-    blocked = await asyncio.gather(*(graph.is_blocked_between(h, ctx.user) for h in hosts))
+    blocked = await asyncio.gather(*(g.is_blocked_between(h, ctx.user) for h in hosts))
     hidden = {h for h, b in zip(hosts, blocked, strict=True) if b}
     return RoomList(rooms=await s.rooms([m for m in metas if m.host not in hidden]))
 

@@ -87,6 +87,12 @@ class Listener(Protocol):
     def on_event(self, event: dict[str, Any], text: str) -> None:
         """Called for each event addressed to this participant (must not block)."""
 
+    def send_ready(self, text: str) -> None:
+        """Send an encoded message if the participant has had its welcome (else drop it)."""
+
+    async def resync(self) -> None:
+        """Events may have been lost: send the participant the whole state again."""
+
 
 class Hub:
     """Subscribes to the channels of rooms that have local connections and fans events out.

@@ -1,167 +1,44 @@
-"""Wires the rooms feature into the app: the service every room endpoint and socket shares."""
+"""Wires the rooms control plane into the app: its endpoints, socket and per-process duties."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
-import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from rooms import api, events, ws
-from rooms.events import Hub
-from rooms.nodes import RoomNodes, room_ws_url
-from rooms.presence import Presence
-from rooms.store import RoomStore
+from rooms import api, ws
+from rooms.media_port import MediaService
+from rooms.service import ROOMS, RoomsService
 from server.background import every, stop
-from server.feature import AppState, Feature
-
-if TYPE_CHECKING:
-    from rooms.media_port import MediaService
-
-log = structlog.get_logger(__name__)
+from server.feature import Provides, ServiceFeature, Slot
+from server.graph.store import Graph
+from server.platform import Platform
 
 
-class RoomsService:
-    """``services["rooms"]``: the store, this process's event hub and its presence duties."""
+class RoomsFeature(ServiceFeature[RoomsService]):
+    slot: Slot[RoomsService] = ROOMS
+    apis = (api.api,)
+    routes = (ws.route,)
 
-    def __init__(self, state: AppState) -> None:
-        self.state = state
-        self.settings = state.settings
-        self.redis = state.redis
-        self.keys = state.keys
-        self.limiter = state.limiter
-        # Unique per process run: a restarted process is a new node whose old sockets are gone.
-        self.node = f"{self.settings.node_id}-{secrets.token_hex(3)}"
-        self.store = RoomStore(self.redis, self.keys, self.settings, self.ws_url)
-        control = self.keys("rooms", "node", self.node)
-        self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
-        self.presence = Presence(self.store, self.settings, self.node)
-        self.room_nodes = RoomNodes(self.redis, self.keys)
-        self.local: set[str] = set()  # "room|user|conn" of this process's sockets
-        self._counts: dict[str, tuple[int, int]] = {}
-        self._unsettled = False  # a socket closed while Redis was unreachable
-        self._tasks: set[asyncio.Task[Any]] = set()
+    def __init__(self, graph: Provides[Graph], media: Provides[MediaService] | None) -> None:
+        super().__init__()
+        self.graph = graph
+        self.media = media
+        self._runner: asyncio.Task[None] | None = None
 
-    @property
-    def media(self) -> MediaService | None:
-        return self.state.services.get("media")
+    async def start(self, platform: Platform) -> RoomsService:
+        media = self.media.service if self.media is not None else None
+        service = RoomsService(platform, self.graph.service, media)
+        await service.hub.start()
+        interval = service.settings.room_tick_seconds
+        self._runner = asyncio.create_task(
+            every(interval, service.tick, "rooms.tick"), name="rooms-tick"
+        )
+        return service
 
-    async def publish(self, room_id: str, event: dict[str, Any]) -> None:
-        """``PublishEvent`` for the relay: ``event`` to every participant of the room."""
-        await events.publish(self.redis, self.keys, room_id, event)
-
-    async def ws_url(self, room_id: str, state: str) -> str:
-        """Where to open the room's socket: for a live room, the node serving its media (or
-        the one it will be served by). Only looks: the claim waits for an ``rtc.offer``."""
-        if self.media is not None and state == "live":
-            own = self.settings.media_node_url or self.settings.public_base_url
-            return await self.room_nodes.ws_url(room_id, own)
-        return room_ws_url(self.settings.public_base_url, room_id)
-
-    def _on_room_event(self, room_id: str, event: dict[str, Any]) -> None:
-        media = self.media
-        if event["type"] == "room.ended" and media is not None:
-            self._spawn(media.end_room(room_id))
-
-    def _resync(self) -> None:
-        for listeners in list(self.hub.rooms.values()):
-            for conn in list(listeners):
-                if isinstance(conn, ws.Connection):
-                    self._spawn(conn.resync())
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def gone(self, conn: ws.Connection) -> None:
-        """A socket closed: start the participant's grace period and close their media.
-
-        The socket is no longer local whatever happens next; a grace period that cannot be
-        started now (Redis unreachable) is started by a later tick.
-        """
-        await self.settle(conn)
-        media = self.media
-        if media is not None and conn.ended_by not in ("replaced", "ended"):
-            try:
-                await media.leave(conn.room_id, conn.user_id)
-            except Exception:
-                log.exception("rooms.media_leave_failed")
-
-    async def settle(self, conn: ws.Connection) -> None:
-        """The socket is no longer local: start its grace period now, or at a later tick if
-        Redis cannot be reached (for a socket replaced, removed or ended, ``disconnect`` only
-        drops it from this node's list)."""
-        self.local.discard(conn.entry)
-        try:
-            await self.store.disconnect(conn.room_id, conn.user_id, conn.conn_id, self.node)
-        except Exception as exc:
-            log.warning("rooms.disconnect_failed", error=repr(exc))
-            self._unsettled = True
-
-    async def tick(self) -> None:
-        now = time.time()
-        await self.presence.tick()
-        if self._unsettled:
-            # Every participant listed on this node without a local socket gets its grace
-            # period (a failure, here or in a gone() meanwhile, sets the flag again).
-            self._unsettled = False
-            try:
-                await self.presence.disconnect_all(self.node, keep=self.local)
-            except BaseException:
-                self._unsettled = True
-                raise
-        for room_id in await self.store.cancel_overdue(now):
-            log.info("rooms.schedule_expired", room=room_id)
-        await self.refresh_counts()
-
-    async def refresh_counts(self) -> None:
-        """Send ``room.updated`` to local sockets when a room's counts changed."""
-        room_ids = list(self.hub.rooms)
-        if not room_ids:
-            self._counts.clear()
-            return
-        counts = await self.store.counts(room_ids)
-        for room_id, c in zip(room_ids, counts, strict=True):
-            if self._counts.get(room_id) == c:
-                continue
-            self._counts[room_id] = c
-            meta = await self.store.meta(room_id)
-            if meta is None or meta.state != "live":
-                continue
-            room = await self.store.room(meta, c)
-            text = events.encode({"type": "room.updated", "room": room.model_dump(mode="json")})
-            for listener in list(self.hub.rooms.get(room_id, ())):
-                if isinstance(listener, ws.Connection) and listener.ready:
-                    listener.send_text(text)
-        for gone in set(self._counts) - set(room_ids):
-            del self._counts[gone]
-
-    async def stop(self) -> None:
-        """Shutdown: end the tasks started for room events (media, resyncs)."""
-        for task in list(self._tasks):
-            await stop(task)
-
-
-@contextlib.asynccontextmanager
-async def lifespan(state: AppState) -> AsyncIterator[None]:
-    service = RoomsService(state)
-    state.services["rooms"] = service
-    await service.hub.start()
-    interval = service.settings.room_tick_seconds
-    runner = asyncio.create_task(every(interval, service.tick, "rooms.tick"), name="rooms-tick")
-    try:
-        yield
-    finally:
-        await stop(runner)
+    async def stop(self, service: RoomsService) -> None:
+        if self._runner is not None:
+            await stop(self._runner)
         await service.stop()
         with contextlib.suppress(Exception):
             await service.presence.leave()
         await service.hub.stop()
-
-
-feature = Feature(name="rooms", apis=[api.api], routes=[ws.route], lifespan=lifespan)

@@ -148,12 +148,13 @@ class RelayMediaService:
     """The SFU: implements ``rooms.media_port.MediaService``."""
 
     def __init__(
-        self, settings: Settings, nodes: NodeRegistry, services: dict[str, Any] | None = None
+        self, settings: Settings, nodes: NodeRegistry, publish: PublishEvent | None = None
     ) -> None:
         self.settings = settings
         self.nodes = nodes
-        # The app's services: room events go out through the control plane when it is there.
-        self.services = services if services is not None else {}
+        # Room events go out on the room's channel to every process; without it (tests of
+        # the relay alone) straight to this node's peers.
+        self.publish = publish
         self.rooms: dict[str, RoomMedia] = {}
         # The server itself needs STUN at most (to learn its public address), never TURN.
         stun = [s for s in settings.ice_servers if _urls_start_with(s, "stun")]
@@ -518,7 +519,7 @@ class RelayMediaService:
     async def _announce(self, room: RoomMedia, event: dict[str, Any]) -> None:
         """A room event: through the control plane's channel (every participant on every
         node), or straight to this node's peers when no control plane runs (tests)."""
-        publish: PublishEvent | None = getattr(self.services.get("rooms"), "publish", None)
+        publish = self.publish
         if publish is None:
             await asyncio.gather(*(self._send(p, event) for p in list(room.peers.values())))
         else:

@@ -1,43 +1,36 @@
-"""Wires the media relay into the app (registers services["media"])."""
+"""Wires the media relay into the app: this node's relay, started before the control plane."""
 
 from __future__ import annotations
 
-import contextlib
-import secrets
-from collections.abc import AsyncIterator
+import functools
 
+from rooms import events
 from rooms.media import RelayMediaService
 from rooms.nodes import NodeRegistry
-from server.feature import AppState, Feature
+from server.feature import ServiceFeature, Slot
+from server.platform import Platform
+
+MEDIA: Slot[RelayMediaService] = Slot("media")
 
 
-def media_service(state: AppState) -> RelayMediaService:
-    """The relay of this app instance (typed access to ``state.services["media"]``)."""
-    service: RelayMediaService = state.services["media"]
-    return service
+class MediaFeature(ServiceFeature[RelayMediaService]):
+    slot = MEDIA
 
+    async def start(self, platform: Platform) -> RelayMediaService:
+        settings = platform.settings
+        nodes = NodeRegistry(
+            platform.redis,
+            platform.keys,
+            platform.node.id,
+            platform.node.url,
+            heartbeat_seconds=settings.node_heartbeat_seconds,
+            ttl_seconds=settings.node_ttl_seconds,
+        )
+        publish = functools.partial(events.publish, platform.redis, platform.keys)
+        service = RelayMediaService(settings, nodes, publish)
+        await service.start()
+        return service
 
-@contextlib.asynccontextmanager
-async def lifespan(state: AppState) -> AsyncIterator[None]:
-    settings = state.settings
-    nodes = NodeRegistry(
-        state.redis,
-        state.keys,
-        # Unique per process run, even when processes share one configured node id.
-        f"{settings.node_id}-{secrets.token_hex(3)}",
-        settings.media_node_url or settings.public_base_url,
-        heartbeat_seconds=settings.node_heartbeat_seconds,
-        ttl_seconds=settings.node_ttl_seconds,
-    )
-    service = RelayMediaService(settings, nodes, state.services)
-    await service.start()
-    state.services["media"] = service
-    try:
-        yield
-    finally:
+    async def stop(self, service: RelayMediaService) -> None:
         # Every peer connection closes and the rooms are handed back before Redis closes.
         await service.close()
-        state.services.pop("media", None)
-
-
-feature = Feature(name="media", lifespan=lifespan)

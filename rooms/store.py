@@ -511,7 +511,7 @@ class RoomStore:
         return rec.member.on_stage or listeners <= self.settings.room_listener_events_max
 
     async def join(self, room_id: str, user_id: str, conn: str, node: str) -> Record:
-        """Admit ``user_id`` over connection ``conn``; raises an ApiError when refused."""
+        """Admit ``user_id`` over connection ``conn``; raises an DomainError when refused."""
         rk = self.rk(room_id)
         async with self.r.pipeline(transaction=True) as p:
             while True:

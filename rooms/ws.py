@@ -15,7 +15,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -24,19 +24,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from rooms import events, rules
 from rooms.events import encode
+from rooms.media_port import MediaService
 from rooms.rules import Refused
 from rooms.schemas import MESSAGE, Mute, React, RtcDescription, RtcIce, Targeted, wire
+from rooms.service import ROOMS, RoomsService
 from rooms.store import Record, checked_id
 from server import metrics
 from server.background import check_cancelled, stop
-from server.errors import ApiError, Forbidden, ServiceUnavailable
-from server.graph import Graph
+from server.errors import DomainError, Forbidden, ServiceUnavailable
 from server.store import REDIS_DOWN, request_budget
 from server.ws import authenticate_ws, refuse
-
-if TYPE_CHECKING:
-    from rooms.feature import RoomsService
-    from rooms.media_port import MediaService
 
 log = structlog.get_logger(__name__)
 PROTOCOL = 1
@@ -136,6 +133,10 @@ class Connection:
             self.ended_by = "ended"
             self.close(CLOSE_ENDED, "the room ended")
 
+    def send_ready(self, text: str) -> None:
+        if self.ready:
+            self.send_text(text)
+
     def send_text(self, text: str) -> None:
         if self._closing:
             return
@@ -222,7 +223,7 @@ class Connection:
                 break
             except (TimeoutError, *REDIS_DOWN):
                 await asyncio.sleep(pause)
-            except ApiError:  # the room is gone
+            except DomainError:  # the room is gone
                 me = None
                 break
         else:
@@ -274,7 +275,7 @@ class Connection:
         except Invalid as exc:
             metrics.WS_MESSAGES.labels("invalid").inc()
             self.error(exc.code, exc.message, ref)
-        except (Refused, ApiError) as exc:
+        except (Refused, DomainError) as exc:
             self.error(exc.code, exc.message, ref)
         except (TimeoutError, *REDIS_DOWN):
             self.error("store_unavailable", "the data store is unreachable; retry shortly", ref)
@@ -318,7 +319,7 @@ class Connection:
             await self.read()
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the peer is gone
-        except (ApiError, TimeoutError, *REDIS_DOWN) as exc:
+        except (DomainError, TimeoutError, *REDIS_DOWN) as exc:
             log.warning("rooms.ws.welcome_failed", error=repr(exc))
             self._final = Close(CLOSE_SLOW, "the data store is unreachable; reconnect shortly")
         except Exception:
@@ -413,7 +414,7 @@ async def room_socket(ws: WebSocket) -> None:
     user = await authenticate_ws(ws)
     if user is None:
         return
-    svc: RoomsService = ws.state.services["rooms"]
+    svc = ROOMS.of(ws)
     conn = Connection(ws, svc, ws.path_params["room_id"], user)
     with request_budget(svc.settings.redis_request_timeout):
         record = await admit(conn)
@@ -428,20 +429,20 @@ async def admit(conn: Connection) -> Record | None:
         checked_id(room_id)
         await svc.limiter.hit(svc.settings.rate_room_join, "room_join", user)
         meta = await svc.store.require(room_id)
-        if meta.host != user and await Graph(svc.redis, svc.keys).has_blocked(meta.host, user):
+        if meta.host != user and await svc.graph.has_blocked(meta.host, user):
             raise Forbidden("the host has blocked you", code="blocked")
         await svc.hub.attach(conn)
         svc.local.add(conn.entry)
         try:
             return await svc.store.join(room_id, user, conn.conn_id, svc.node)
         except BaseException as exc:
-            if isinstance(exc, ApiError):  # refused: nothing was recorded
+            if isinstance(exc, DomainError):  # refused: nothing was recorded
                 svc.local.discard(conn.entry)
             else:  # it may have been recorded even so (a reply lost in an outage)
                 await svc.settle(conn)
             await svc.hub.detach(conn)
             raise
-    except ApiError as exc:
+    except DomainError as exc:
         await refuse(conn.ws, exc)
     except (TimeoutError, *REDIS_DOWN):
         await refuse(conn.ws, ServiceUnavailable())

@@ -12,22 +12,18 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ValidationError
-from redis.asyncio import Redis
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.auth import bearer_from_header, verify_token
 from server.errors import BadRequest, PayloadTooLarge, ValidationFailed
-
-if TYPE_CHECKING:
-    from server.feature import AppState
-    from server.ratelimit import RateLimiter
-    from server.settings import Settings
-    from server.store import Keys
+from server.platform import Platform
+from server.ratelimit import RateLimiter
+from server.settings import Settings
 
 Handler = Callable[..., Awaitable[Any]]
 PATH_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?}")
@@ -35,35 +31,28 @@ PATH_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?}")
 
 @dataclass
 class Ctx:
-    """What a handler needs: the request, the caller, and the shared clients."""
+    """What a handler needs: the request, the caller, and the app's platform."""
 
     request: Request
     user: str
 
     @property
-    def redis(self) -> Redis:
-        return self.request.state.redis
+    def platform(self) -> Platform:
+        platform: Platform = self.request.state.platform
+        return platform
 
     @property
     def settings(self) -> Settings:
-        return self.request.state.settings
-
-    @property
-    def keys(self) -> Keys:
-        return self.request.state.keys
+        return self.platform.settings
 
     @property
     def limiter(self) -> RateLimiter:
-        return self.request.state.limiter
+        return self.platform.limiter
 
     @property
-    def app_state(self) -> AppState:
-        return self.request.state.app_state
-
-    @property
-    def services(self) -> Any:
-        """Domain services the features registered in the app's lifespan state."""
-        return self.request.state.services
+    def now(self) -> float:
+        """The platform clock's time (one reading per call)."""
+        return self.platform.clock.now()
 
 
 @dataclass
@@ -136,7 +125,7 @@ async def parse_json_body(request: Request, model: type[BaseModel], limit: int) 
 
 
 def authenticate(request: Request) -> str:
-    settings = request.state.settings
+    settings = request.state.platform.settings
     token = bearer_from_header(request.headers.get("authorization"))
     return verify_token(settings.secret_key, token, settings.token_leeway_seconds)
 
@@ -227,7 +216,7 @@ def _endpoint_app(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             except ValidationError as exc:
                 raise ValidationFailed(format_validation_error(exc)) from None
         if ep.body_model is not None:
-            limit = request.state.settings.max_body_bytes
+            limit = request.state.platform.settings.max_body_bytes
             kwargs["body"] = await parse_json_body(request, ep.body_model, limit)
         try:
             result = await ep.handler(Ctx(request=request, user=user), **kwargs)

@@ -1,194 +1,54 @@
-"""The Starlette app factory: settings in, app out; shared clients live in lifespan state."""
+"""The composition root: settings and features in, app out.
+
+``create_app`` starts the platform in the lifespan (Redis or the embedded Valkey, the
+watchdog, key names, rate limits, clock, this node), then the features in order, each built
+with the features it depends on (``default_features``), and mounts their endpoints next to
+health, metrics, OpenAPI and the web client.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Mount, Route
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import graph_api, metrics
-from server.api import build_routes
-from server.background import every, stop
-from server.errors import ApiError, ServiceUnavailable
-from server.feature import AppState, Feature
+from rooms.feature import RoomsFeature
+from rooms.media_feature import MediaFeature
+from server import metrics
+from server.api import Api, build_routes
+from server.background import stop
+from server.clock import SystemClock
+from server.feature import Feature
+from server.graph.feature import GraphFeature
+from server.http import RequestContext, StaticMount, exception_handlers, healthz, readyz
 from server.logs import configure_logging
+from server.nodes import Node
 from server.openapi import build_openapi, docs, openapi_endpoint
+from server.platform import Platform
 from server.ratelimit import RateLimiter
 from server.settings import Settings
-from server.store import (
-    REDIS_DOWN,
-    Keys,
-    check_server,
-    circuit,
-    connect,
-    connect_probe,
-    display_url,
-    request_budget,
-)
+from server.store import Keys, check_server, connect, connect_probe, display_url
 from server.valkey import EmbeddedValkey
+from server.watchdog import watch_redis
 from server.webclient import static_dir
+from stories.feature import StoriesFeature
 
 log = structlog.get_logger(__name__)
 VERSION = "0.1.0"
 
 
-def features() -> list[Feature]:
-    from rooms.feature import feature as rooms_feature
-    from rooms.media_feature import feature as media_feature
-    from stories.feature import feature as stories_feature
-
-    # Media before rooms: the control plane finds services["media"] when it starts.
-    return [stories_feature, media_feature, rooms_feature]
-
-
-async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> JSONResponse:
-    try:
-        await request.state.redis.ping()  # within the request's Redis budget
-    except REDIS_DOWN:
-        exc = ServiceUnavailable("redis is not answering")
-        return JSONResponse(exc.body(), status_code=503, headers=exc.headers())
-    return JSONResponse({"status": "ready"})
-
-
-def error_response(exc: ApiError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
-
-
-async def on_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc)
-
-
-async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    body = {"error": {"code": code, "message": str(exc.detail)}}
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-
-async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("http.unhandled", exc_info=exc)
-    body = {"error": {"code": "internal", "message": "internal server error"}}
-    return JSONResponse(body, status_code=500)
-
-
-async def on_redis_down(request: Request, exc: Exception) -> Response:
-    metrics.REDIS_ERRORS.inc()
-    log.warning("redis.unavailable", error=repr(exc))
-    retry = request.state.settings.redis_retry_after
-    return error_response(ServiceUnavailable(retry_after=retry))
-
-
-class StaticMount(Mount):
-    """The web client at ``/``, never shadowing the API: a request for ``/v1/...`` or with a
-    method other than GET/HEAD falls through to the API routes (correct 404/405 + Allow)."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and (
-            scope["path"].startswith("/v1/") or scope["method"] not in ("GET", "HEAD")
-        ):
-            return Match.NONE, {}
-        return super().matches(scope)
-
-
-class RequestContext:
-    """Request id, access log, HTTP metrics and a Redis time budget for every HTTP request
-    (pure ASGI: no buffering)."""
-
-    def __init__(self, app: ASGIApp, redis_time: float) -> None:
-        self.app = app
-        self.redis_time = redis_time  # each request's total time for Redis (server.store)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=rid)
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
-            await send(message)
-
-        try:
-            with request_budget(self.redis_time):
-                await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            name = getattr(route, "path", "unmatched")
-            elapsed = time.perf_counter() - start
-            metrics.REQUESTS.labels(scope["method"], name, str(status)).inc()
-            metrics.LATENCY.labels(scope["method"], name).observe(elapsed)
-            log.info(
-                "http",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                ms=round(elapsed * 1000, 2),
-            )
-            structlog.contextvars.unbind_contextvars("request_id")
-
-
-# The watchdog's ping may take this long; the circuit opens on the second failure in a row,
-# so a busy event loop delaying one reply does not turn requests away.
-PING_TIMEOUT = 1.0
-FAILURES_TO_OPEN = 2
-
-
-async def watch_redis(state: AppState, probe: Redis) -> None:
-    """Ping Redis (on a client of its own) every ``redis_watchdog_interval`` seconds.
-
-    While pings fail the app's circuit is open, so requests answer 503 at once instead of
-    each waiting out its Redis budget; the first ping that succeeds closes it again
-    (redis-py reconnects by itself). Outages and recoveries are logged once and shown by
-    the ``ephemera_redis_up`` gauge.
-    """
-    breaker = circuit(state.redis)
-    failures = 0
-
-    async def ping() -> None:
-        nonlocal failures
-        try:
-            async with asyncio.timeout(PING_TIMEOUT):
-                await probe.ping()
-            if failures:
-                log.info("redis.recovered")
-            failures = 0
-        except (TimeoutError, *REDIS_DOWN) as exc:
-            if not failures:
-                log.error("redis.down", error=repr(exc))
-            failures += 1
-        state.redis_up = not failures
-        breaker.open = failures >= FAILURES_TO_OPEN
-        metrics.REDIS_UP.set(0 if failures else 1)
-
-    await every(state.settings.redis_watchdog_interval, ping, "redis.watchdog")
+def default_features() -> list[Feature]:
+    """Every feature, each handed the ones it depends on (and started after them)."""
+    graph = GraphFeature()
+    media = MediaFeature()
+    return [graph, StoriesFeature(graph), media, RoomsFeature(graph, media)]
 
 
 class StartupError(Exception):
@@ -200,9 +60,9 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-async def start(settings: Settings, feats: list[Feature], stack: AsyncExitStack) -> AppState:
-    """Start Redis (or connect to it), the watchdog and every feature, in that order; each
-    piece registers its shutdown on ``stack`` as soon as it runs."""
+async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -> Platform:
+    """Start Redis (or connect to it) and its watchdog; every piece registers its shutdown
+    on ``stack`` as soon as it runs."""
     url = settings.redis_url
     if url is None:
         embedded = EmbeddedValkey(settings.data_dir / "valkey")
@@ -218,47 +78,31 @@ async def start(settings: Settings, feats: list[Feature], stack: AsyncExitStack)
         raise StartupError(f"Redis at {display_url(url)}: {one_line(exc)}") from exc
     probe = connect_probe(url, settings)
     stack.push_async_callback(probe.aclose)
-    state = AppState(
+    interval = settings.redis_watchdog_interval
+    watchdog = asyncio.create_task(watch_redis(redis, probe, interval), name="redis-watchdog")
+    stack.push_async_callback(stop, watchdog)
+    return Platform(
         settings=settings,
         redis=redis,
         keys=Keys(settings.key_prefix),
         limiter=RateLimiter(redis, settings.key_prefix),
+        clock=SystemClock(),
+        node=Node.for_process(settings),
     )
-    watchdog = asyncio.create_task(watch_redis(state, probe), name="redis-watchdog")
-    stack.push_async_callback(stop, watchdog)
+
+
+async def start(
+    settings: Settings, feats: Sequence[Feature], stack: contextlib.AsyncExitStack
+) -> dict[str, Any]:
+    """The platform, then every feature in order: the app's lifespan state."""
+    platform = await start_platform(settings, stack)
+    state: dict[str, Any] = {"platform": platform}
     for feat in feats:
-        if feat.lifespan is not None:
-            await stack.enter_async_context(feat.lifespan(state))
+        state.update(await stack.enter_async_context(feat.lifespan(platform)))
     return state
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    feats = features()
-    apis = [graph_api.api] + [api for f in feats for api in f.apis]
-    schema = build_openapi(apis, title="Ephemera", version=VERSION)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                state = await start(settings, feats, stack)
-            except Exception as exc:
-                # Everything started so far stops as the stack unwinds; the reason is
-                # kept for `ephemera serve`, which exits with it.
-                app.state.startup_error = reason = one_line(exc)
-                log.error("startup.failed", reason=reason)
-                raise
-            yield {
-                "app_state": state,
-                "settings": settings,
-                "redis": state.redis,
-                "keys": state.keys,
-                "limiter": state.limiter,
-                "services": state.services,
-            }
-
+def routes_for(feats: Sequence[Feature], apis: list[Api], schema: dict[str, Any]) -> list[Any]:
     routes: list[Any] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -272,15 +116,34 @@ def create_app(settings: Settings | None = None) -> Starlette:
     static = static_dir()
     if static is not None:
         routes.append(StaticMount("/", StaticFiles(directory=static, html=True), name="static"))
+    return routes
 
-    handlers: dict[Any, Any] = {
-        ApiError: on_api_error,
-        HTTPException: on_http_error,
-        Exception: on_unexpected,
-    }
-    for exc_type in REDIS_DOWN:
-        handlers[exc_type] = on_redis_down
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+
+def create_app(
+    settings: Settings | None = None, features: Sequence[Feature] | None = None
+) -> Starlette:
+    """The app: ``features`` default to ``default_features()``; tests pass their own."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    feats = list(features) if features is not None else default_features()
+    apis = [api for f in feats for api in f.apis]
+    schema = build_openapi(apis, title="Ephemera", version=VERSION)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                state = await start(settings, feats, stack)
+            except Exception as exc:
+                # Everything started so far stops as the stack unwinds; the reason is
+                # kept for `ephemera serve`, which exits with it.
+                app.state.startup_error = reason = one_line(exc)
+                log.error("startup.failed", reason=reason)
+                raise
+            yield state
+
+    routes = routes_for(feats, apis, schema)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers())
     app.add_middleware(RequestContext, redis_time=settings.redis_request_timeout)
     app.state.openapi = schema
     return app

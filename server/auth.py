@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from server.errors import Unauthorized
+from server.errors import Unauthorized, ValidationFailed
 
 ALGORITHM = "HS256"
 USER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -70,3 +70,10 @@ def bearer_from_header(value: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("expected 'Authorization: Bearer <token>'", code="missing_token")
     return token.strip()
+
+
+def valid_user_id(user_id: str) -> str:
+    """A user id from a URL, or 422: ids are what tokens may name (``USER_ID``)."""
+    if not USER_ID.match(user_id):
+        raise ValidationFailed("user_id must be 1-64 characters of [A-Za-z0-9_.-]")
+    return user_id

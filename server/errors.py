@@ -1,26 +1,17 @@
-"""The one error model: every failure a client can cause is an ApiError with a stable code."""
+"""Domain errors: every failure a client can cause, with a stable ``code``.
+
+Domain and store code raise these; they know nothing of HTTP or WebSockets. The transports
+map them to answers in one place each: ``server.http_errors`` (status, body, headers) and
+the room socket's error events (``rooms``).
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel
 
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
-
-
-class ApiError(Exception):
-    status: ClassVar[int] = 400
+class DomainError(Exception):
     code: ClassVar[str] = "bad_request"
-    # WebSocket close codes: 1008 policy violation, 4xxx application codes mirroring HTTP.
-    ws_close: ClassVar[int] = 4400
 
     def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
         self.message = message or self.__class__.__doc__ or self.code
@@ -28,96 +19,68 @@ class ApiError(Exception):
             self.code = code  # type: ignore[misc]
         super().__init__(self.message)
 
-    def body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
 
-    def headers(self) -> dict[str, str]:
-        return {}
-
-
-class BadRequest(ApiError):
+class BadRequest(DomainError):
     """The request is malformed."""
 
 
-class ValidationFailed(ApiError):
+class ValidationFailed(DomainError):
     """The request does not match the schema."""
 
-    status = 422
     code = "validation_error"
 
 
-class Unauthorized(ApiError):
+class Unauthorized(DomainError):
     """A valid bearer token is required."""
 
-    status = 401
     code = "unauthorized"
-    ws_close = 4401
 
 
-class Forbidden(ApiError):
+class Forbidden(DomainError):
     """You may not do that."""
 
-    status = 403
     code = "forbidden"
-    ws_close = 4403
 
 
-class NotFound(ApiError):
+class NotFound(DomainError):
     """No such object."""
 
-    status = 404
     code = "not_found"
-    ws_close = 4404
 
 
-class Conflict(ApiError):
+class Conflict(DomainError):
     """The object is not in a state that allows this."""
 
-    status = 409
     code = "conflict"
-    ws_close = 4409
 
 
-class PayloadTooLarge(ApiError):
+class PayloadTooLarge(DomainError):
     """The request body is too large."""
 
-    status = 413
     code = "payload_too_large"
-    ws_close = 1009
 
 
-class UnsupportedMedia(ApiError):
+class UnsupportedMedia(DomainError):
     """The uploaded content is not an accepted media type."""
 
-    status = 415
     code = "unsupported_media"
 
 
-class RateLimited(ApiError):
+class RateLimited(DomainError):
     """Too many requests; retry later."""
 
-    status = 429
     code = "rate_limited"
-    ws_close = 4429
 
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)
 
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
-
-class ServiceUnavailable(ApiError):
+class ServiceUnavailable(DomainError):
     """The data store is unreachable; retry shortly."""
 
-    status = 503
     code = "store_unavailable"
-    ws_close = 1013
 
     def __init__(self, message: str | None = None, *, retry_after: int = 2) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}

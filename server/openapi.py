@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 
 from server.api import PATH_PARAM, Api, Endpoint
-from server.errors import ErrorResponse, NotFound
+from server.errors import NotFound
+from server.http_errors import ErrorResponse
 from server.webclient import static_dir
 
 REF = "#/components/schemas/{model}"
@@ -32,60 +33,68 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAM_SCHEMA}
+        for name in ep.path_params
+    ]
+    if ep.query_model is not None:
+        qs = ep.query_model.model_json_schema(ref_template=REF)
+        required = set(qs.get("required", []))
+        for name, prop in qs.get("properties", {}).items():
+            params.append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
+    return params
+
+
+def _request_body(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any] | None:
+    if ep.body_model is not None:
+        schema = _schema(ep.body_model, components, "validation")
+        return {"required": True, "content": {"application/json": {"schema": schema}}}
+    return ep.request_body
+
+
+def _responses(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    if ep.status == 204:
+        responses["204"] = {"description": "Done"}
+    elif ep.response_model is not None:
+        schema = _schema(ep.response_model, components, "serialization")
+        content = {"application/json": {"schema": schema}}
+        responses[str(ep.status)] = {"description": "OK", "content": content}
+    for status, spec in ep.responses.items():
+        responses[str(status)] = spec
+    errors = [
+        ("400", "Malformed request"),
+        ("413", "Body too large"),
+        ("422", "Request does not match the schema"),
+        ("429", "Rate limited"),
+        ("503", "Store unavailable"),
+    ]
+    if ep.auth:
+        errors += [("401", "Missing or invalid token"), ("403", "Not allowed")]
+    if ep.path_params:
+        errors.append(("404", "Not found"))
+    errors.append(("409", "Conflict with the object's state"))
+    for code, description in errors:
+        responses.setdefault(code, _error(description))
+    return responses
+
+
 def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": ep.summary,
         "operationId": ep.handler.__name__,
         "tags": ep.tags,
-        "parameters": [],
+        "parameters": _parameters(ep),
     }
-    for name in ep.path_params:
-        op["parameters"].append(
-            {"name": name, "in": "path", "required": True, "schema": PATH_PARAM_SCHEMA}
-        )
-    if ep.query_model is not None:
-        qs = ep.query_model.model_json_schema(ref_template=REF)
-        required = set(qs.get("required", []))
-        for name, prop in qs.get("properties", {}).items():
-            op["parameters"].append(
-                {"name": name, "in": "query", "required": name in required, "schema": prop}
-            )
-    if ep.body_model is not None:
-        op["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/json": {"schema": _schema(ep.body_model, components, "validation")}
-            },
-        }
-    elif ep.request_body is not None:
-        op["requestBody"] = ep.request_body
-    responses: dict[str, Any] = {}
-    if ep.status == 204:
-        responses["204"] = {"description": "Done"}
-    elif ep.response_model is not None:
-        responses[str(ep.status)] = {
-            "description": "OK",
-            "content": {
-                "application/json": {
-                    "schema": _schema(ep.response_model, components, "serialization")
-                }
-            },
-        }
-    for status, spec in ep.responses.items():
-        responses[str(status)] = spec
-    responses.setdefault("400", _error("Malformed request"))
-    responses.setdefault("413", _error("Body too large"))
-    responses.setdefault("422", _error("Request does not match the schema"))
-    responses.setdefault("429", _error("Rate limited"))
-    responses.setdefault("503", _error("Store unavailable"))
+    body = _request_body(ep, components)
+    if body is not None:
+        op["requestBody"] = body
+    op["responses"] = _responses(ep, components)
     if ep.auth:
         op["security"] = [{"bearer": []}]
-        responses.setdefault("401", _error("Missing or invalid token"))
-        responses.setdefault("403", _error("Not allowed"))
-    if ep.path_params:
-        responses.setdefault("404", _error("Not found"))
-    responses.setdefault("409", _error("Conflict with the object's state"))
-    op["responses"] = responses
     return op
 
 

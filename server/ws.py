@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from server.auth import bearer_from_header, verify_identity
-from server.errors import ApiError, Forbidden
+from server.errors import DomainError, Forbidden
+from server.http_errors import error_response
 from server.settings import Settings
 
 
@@ -20,7 +20,7 @@ def _token(ws: WebSocket) -> str:
 
 async def authenticate_ws(ws: WebSocket) -> str | None:
     """The caller's user id, or None after refusing the handshake (401/403 with a JSON body)."""
-    settings: Settings = ws.state.settings
+    settings: Settings = ws.state.platform.settings
     try:
         origin = ws.headers.get("origin")
         if settings.allowed_origins and origin and origin not in settings.allowed_origins:
@@ -29,13 +29,11 @@ async def authenticate_ws(ws: WebSocket) -> str | None:
         if identity.room is not None and identity.room != ws.path_params.get("room_id"):
             raise Forbidden("this token is for another room", code="wrong_room")
         return identity.user
-    except ApiError as exc:
+    except DomainError as exc:
         await refuse(ws, exc)
         return None
 
 
-async def refuse(ws: WebSocket, exc: ApiError) -> None:
+async def refuse(ws: WebSocket, exc: DomainError) -> None:
     """Refuse a handshake that has not been accepted yet."""
-    await ws.send_denial_response(
-        JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
-    )
+    await ws.send_denial_response(error_response(exc))

@@ -13,8 +13,11 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from server.api import Api, Ctx, format_validation_error
+from server.auth import valid_user_id
 from server.errors import Forbidden, NotFound, ValidationFailed
-from server.graph_api import PageQuery, UserPage, other_user, valid_user_id
+from server.feature import Slot
+from server.graph.api import other_user
+from server.graph.schemas import PageQuery, UserPage
 from stories import media, rules, signing
 from stories.model import InboxItem, Story
 from stories.rules import Relation
@@ -41,12 +44,12 @@ from stories.service import StoriesService, media_info, new_id
 from stories.upload import read_upload
 
 api = Api("stories")
+STORIES: Slot[StoriesService] = Slot("stories")
 VARIANTS = ("full", "thumb")
 
 
 def service(ctx: Ctx) -> StoriesService:
-    svc: StoriesService = ctx.services["stories"]
-    return svc
+    return STORIES.of(ctx.request)
 
 
 def ts(epoch: float) -> datetime:

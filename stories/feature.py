@@ -3,37 +3,42 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 from PIL import Image
 
 from server.background import stop
-from server.feature import AppState, Feature
-from stories.api import api
+from server.feature import Provides, ServiceFeature, Slot
+from server.graph.store import Graph
+from server.platform import Platform
+from stories.api import STORIES, api
 from stories.service import StoriesService
 from stories.storage import LocalStorage
 from stories.store import StoryStore
 from stories.sweeper import Sweeper
 
 
-@contextlib.asynccontextmanager
-async def lifespan(state: AppState) -> AsyncIterator[None]:
-    settings = state.settings
-    # Pillow's own decompression-bomb guard, lowered to our cap (media.py also checks it
-    # explicitly per upload, and turns Pillow's warning into an error).
-    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
-    service = StoriesService(
-        store=StoryStore(state.redis, state.keys, settings.story_grace_seconds),
-        storage=LocalStorage(settings.data_dir / "media"),
-    )
-    state.services["stories"] = service
-    sweeper = Sweeper(service, settings.sweep_interval_seconds)
-    task = asyncio.create_task(sweeper.run(), name="stories-sweeper")
-    try:
-        yield
-    finally:
-        await stop(task)
+class StoriesFeature(ServiceFeature[StoriesService]):
+    slot: Slot[StoriesService] = STORIES
+    apis = (api,)
 
+    def __init__(self, graph: Provides[Graph]) -> None:
+        super().__init__()
+        self.graph = graph
+        self._sweeper: asyncio.Task[None] | None = None
 
-feature = Feature(name="stories", apis=[api], lifespan=lifespan)
+    async def start(self, platform: Platform) -> StoriesService:
+        settings = platform.settings
+        # Pillow's own decompression-bomb guard, lowered to our cap (media.py also checks it
+        # explicitly per upload, and turns Pillow's warning into an error).
+        Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+        store = StoryStore(
+            platform.redis, platform.keys, settings.story_grace_seconds, self.graph.service
+        )
+        service = StoriesService(store=store, storage=LocalStorage(settings.data_dir / "media"))
+        sweeper = Sweeper(service, settings.sweep_interval_seconds)
+        self._sweeper = asyncio.create_task(sweeper.run(), name="stories-sweeper")
+        return service
+
+    async def stop(self, service: StoriesService) -> None:
+        if self._sweeper is not None:
+            await stop(self._sweeper)

@@ -2,7 +2,7 @@
 restricted decoders, re-encode images without metadata, remux videos, make thumbnails.
 
 Everything here is CPU-bound and synchronous; callers run it in ``asyncio.to_thread``.
-Every failure a client can cause is an ``ApiError`` with a stable code.
+Every failure a client can cause is an ``DomainError`` with a stable code.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import av
 import filetype
 from PIL import Image, ImageOps
 
-from server.errors import ApiError, UnsupportedMedia, ValidationFailed
+from server.errors import DomainError, UnsupportedMedia, ValidationFailed
 from stories import rules
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def process_image(fp: IO[bytes], pil_format: str, max_pixels: int) -> Processed:
             src.load()  # first frame only: animated GIF/WebP become a still photo
             upright = ImageOps.exif_transpose(src)
             img = _clean_copy(upright)
-    except ApiError:
+    except DomainError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValidationFailed("image has too many pixels", code="too_many_pixels") from None
@@ -176,7 +176,7 @@ def process_video(fp: IO[bytes], mime: str, max_pixels: int, max_seconds: float)
         out_path = os.path.join(tmp, "out." + out_format)
         try:
             poster, duration = _remux(fp, out_path, out_format, demuxers, max_pixels, max_seconds)
-        except ApiError:
+        except DomainError:
             raise
         except Exception as exc:  # FFmpeg errors on untrusted input: see process_image
             log.info("video rejected: %r", exc)

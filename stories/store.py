@@ -9,7 +9,8 @@ Keys (under the configured prefix; ``{...}`` are cluster hash tags):
 * ``st:meta:{<author>}``   hash story id -> "created expires audience" (what the tray needs)
 * ``st:active``            zset author -> expiry of their newest story (who has stories)
 * ``st:seen:{<viewer>}``   zset story id -> its expiry (stories the viewer has seen)
-* ``st:due``               zset story id -> expires_at, or a lease time once claimed (sweeper)
+* ``st:due``               lease table (``server.leases``): story id -> expiry in ms, or the
+                           end of the sweeper's lease once claimed
 * ``st:inbox:{<author>}``  zset item id -> created time
 * ``st:item:<item id>``    hash: one reply or reaction; EXPIREAT its story's expiry + grace
 * ``st:mutes:{<user>}``    zset author -> time (authors whose stories leave the user's tray)
@@ -30,7 +31,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from server.graph import Graph
+from server.graph.store import Graph
+from server.leases import LeaseTable, ms
 from server.store import Keys
 from stories import rules
 from stories.model import InboxItem, Story, StoryRef
@@ -56,14 +58,6 @@ for _, key in ipairs(KEYS) do
   end
 end
 return 1
-"""
-
-# Claims up to ARGV[3] due stories by moving their score to a lease time: another process
-# sees them as not due, and a process that dies mid-purge leaves them to be claimed again.
-CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
-return ids
 """
 
 # HSET only if the story still exists: a plain HSET racing a delete would recreate the key
@@ -94,14 +88,14 @@ class ViewerPage:
 
 
 class StoryStore:
-    def __init__(self, redis: Redis, keys: Keys, grace_seconds: int) -> None:
+    def __init__(self, redis: Redis, keys: Keys, grace_seconds: int, graph: Graph) -> None:
         self.r = redis
         self.k = keys
         self.grace = grace_seconds
         # The graph owns its key names; we only read them, in our own pipelines.
-        self.graph = Graph(redis, keys)
+        self.graph = graph
         self._reserve = redis.register_script(RESERVE)
-        self._claim = redis.register_script(CLAIM)
+        self.due = LeaseTable(redis, self.due_key())
         self._update = redis.register_script(UPDATE_IF_EXISTS)
 
     # --- key names ---------------------------------------------------------------------
@@ -155,7 +149,7 @@ class StoryStore:
 
     async def mark_due(self, sid: str, expires_at: float) -> None:
         """Written before any blob, so a crash mid-publish still leaves the sweeper a trail."""
-        await self.r.zadd(self.due_key(), {sid: expires_at})
+        await self.due.put(sid, expires_at)
 
     async def reserve(self, story: Story, max_active: int, now: float) -> bool:
         """Take one of the author's ``max_active`` slots; False when they are all used."""
@@ -175,7 +169,7 @@ class StoryStore:
     async def save(self, story: Story) -> None:
         key = self.story_key(story.id)
         async with self.r.pipeline(transaction=False) as p:
-            p.zadd(self.due_key(), {story.id: story.expires_at})
+            p.zadd(self.due_key(), {story.id: ms(story.expires_at)})
             p.hset(key, mapping=_mapping(story.to_hash()))
             p.expireat(key, self._expire_at(story))
             p.zadd(self.active_key(), {story.author: story.expires_at}, gt=True)
@@ -223,10 +217,8 @@ class StoryStore:
             start += chunk
 
     async def claim_due(self, now: float, lease_seconds: float, batch: int) -> list[str]:
-        ids = await self._claim(
-            keys=[self.due_key()], args=[repr(now), repr(now + lease_seconds), batch]
-        )
-        return [str(i) for i in ids]
+        """Stories due by ``now``, each leased for purging (see ``server.leases``)."""
+        return await self.due.take_due("sweeper", lease_seconds, batch, now)
 
     async def trim_active(self, now: float) -> None:
         """Forget authors whose newest story has expired."""

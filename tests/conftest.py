@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server.feature import Feature
 from server.settings import Settings
 from server.valkey import EmbeddedValkey
 from tests.support import SECRET, LiveServer, free_port
@@ -45,10 +46,10 @@ def make_settings(valkey: EmbeddedValkey, tmp_path: Path) -> Callable[..., Setti
 def make_server(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
     started: list[LiveServer] = []
 
-    def make(**overrides: Any) -> LiveServer:
+    def make(features: Callable[[], list[Feature]] | None = None, **overrides: Any) -> LiveServer:
         port = free_port()
         overrides.setdefault("public_base_url", f"http://127.0.0.1:{port}")
-        server = LiveServer(make_settings(**overrides), port=port).start()
+        server = LiveServer(make_settings(**overrides), port=port, features=features).start()
         started.append(server)
         return server
 

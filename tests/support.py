@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 
 from server.app import create_app
 from server.auth import mint_token
+from server.feature import Feature
 from server.settings import Settings
 
 SECRET = "test-secret-key-for-ephemera-tests-0123456789-padding-to-64-bytes!!"
@@ -47,6 +48,8 @@ class LiveServer:
 
     settings: Settings
     port: int = field(default_factory=free_port)
+    # Builds this server's features (fresh ones per app); None: the default features.
+    features: Callable[[], list[Feature]] | None = None
     app: Starlette | None = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -60,7 +63,8 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> LiveServer:
-        self.app = create_app(self.settings)
+        feats = self.features() if self.features is not None else None
+        self.app = create_app(self.settings, feats)
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",
@@ -88,7 +92,7 @@ class LiveServer:
             self._thread.join(timeout=15)
 
     def state(self) -> Any:
-        """The app's lifespan AppState (same process, another thread: read-only use)."""
+        """The app instance's state (same process, another thread: read-only use)."""
         assert self.app is not None
         return self.app.state  # the per-instance state object holds openapi only
 

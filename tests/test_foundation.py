@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ import pytest
 from pydantic import BaseModel
 
 from server.api import Api, Ctx
-from server.feature import Feature
+from server.app import default_features
+from server.platform import Platform
 from server.settings import Settings
 from server.valkey import EmbeddedValkey
 from tests.support import SECRET, LiveServer, auth, token
@@ -112,16 +115,17 @@ async def echo(ctx: Ctx, body: Echo) -> Echo:
     return body
 
 
-async def test_oversized_and_malformed_bodies(
-    make_server: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import server.app as app_module
+class EchoFeature:
+    apis = (echo_api,)
+    routes = ()
 
-    original = app_module.features
-    monkeypatch.setattr(
-        app_module, "features", lambda: [*original(), Feature(name="echo", apis=[echo_api])]
-    )
-    srv = make_server(max_body_bytes=1024)
+    @contextlib.asynccontextmanager
+    async def lifespan(self, platform: Platform) -> AsyncIterator[dict[str, Any]]:
+        yield {}
+
+
+async def test_oversized_and_malformed_bodies(make_server: Any) -> None:
+    srv = make_server(features=lambda: [*default_features(), EchoFeature()], max_body_bytes=1024)
     async with srv.client("alice") as c:
         ok = await c.post("/v1/test-echo", json={"text": "hi"})
         assert ok.status_code == 200 and ok.json() == {"text": "hi"}

@@ -33,7 +33,8 @@ import pytest
 from PIL import Image
 from redis.asyncio import Redis
 
-from server.graph import Graph
+from server.clock import SystemClock
+from server.graph.store import Graph
 from server.settings import Settings
 from server.store import Keys
 from stories.store import StoryStore
@@ -91,7 +92,7 @@ def counting_redis(url: str) -> Redis:
 
 async def seed(base_url: str, redis: Redis, prefix: str) -> int:
     """Follows and close friends straight into the graph; stories through the real API."""
-    graph = Graph(redis, Keys(prefix))
+    graph = Graph(redis, Keys(prefix), SystemClock())
     authors = [f"a{i:04d}" for i in range(AUTHORS)]
     for author in authors:
         await graph.follow(VIEWER, author)
@@ -187,7 +188,12 @@ async def test_stories_benchmark(make_settings: Callable[..., Settings]) -> None
         assert entries == WITH_STORIES - WITH_STORIES // 8  # the rest only for close friends
 
         # Round trips and commands per tray read.
-        store = StoryStore(redis, Keys(settings.key_prefix), settings.story_grace_seconds)
+        store = StoryStore(
+            redis,
+            Keys(settings.key_prefix),
+            settings.story_grace_seconds,
+            Graph(redis, Keys(settings.key_prefix), SystemClock()),
+        )
         before = RoundTrips.count
         tray, reported = await store.tray(VIEWER, time.time())
         counted = RoundTrips.count - before

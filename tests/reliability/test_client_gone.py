@@ -15,6 +15,7 @@ from starlette.types import Message
 
 from server.api import read_capped
 from server.errors import BadRequest
+from server.http_errors import status_of
 from stories.upload import read_upload
 from tests.support import LiveServer, token
 
@@ -126,4 +127,4 @@ async def test_the_interrupted_body_gets_a_stable_code(
     """What the test above cannot read (the client is gone): the answer's code."""
     with pytest.raises(BadRequest) as err:
         await read(disconnecting_request(content_type))
-    assert err.value.status == 400 and err.value.code == code
+    assert status_of(err.value) == 400 and err.value.code == code

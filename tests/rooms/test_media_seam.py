@@ -6,15 +6,18 @@ server, Redis and WebSockets are real.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from rooms.media_port import SendJson
+from rooms.feature import RoomsFeature
+from rooms.media_port import MediaService, SendJson
 from server.errors import Conflict
-from server.feature import AppState, Feature
+from server.feature import Feature, ServiceFeature, Slot
+from server.graph.feature import GraphFeature
+from server.platform import Platform
+from stories.feature import StoriesFeature
 from tests.rooms.helpers import create_room, join
 from tests.support import LiveServer, wait_for
 
@@ -46,24 +49,27 @@ class RecordingMedia:
         return [c[2] for c in self.calls if c[0] == "publishing" and c[1] == user]
 
 
+class RecordingMediaFeature(ServiceFeature[MediaService]):
+    slot: Slot[MediaService] = Slot("media")
+
+    def __init__(self, media: RecordingMedia) -> None:
+        super().__init__()
+        self.media = media
+
+    async def start(self, platform: Platform) -> MediaService:
+        return self.media
+
+
+def with_media(media: RecordingMedia) -> list[Feature]:
+    graph = GraphFeature()
+    fake = RecordingMediaFeature(media)
+    return [graph, StoriesFeature(graph), fake, RoomsFeature(graph, fake)]
+
+
 @pytest.fixture
-def media_server(
-    make_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
-) -> tuple[LiveServer, RecordingMedia]:
-    import server.app as app_module
-    from rooms.feature import feature as rooms_feature
-    from stories.feature import feature as stories_feature
-
+def media_server(make_server: Callable[..., LiveServer]) -> tuple[LiveServer, RecordingMedia]:
     media = RecordingMedia()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(state: AppState) -> AsyncIterator[None]:
-        state.services["media"] = media
-        yield
-
-    fake = Feature(name="media", lifespan=lifespan)
-    monkeypatch.setattr(app_module, "features", lambda: [stories_feature, fake, rooms_feature])
-    return make_server(rate_ws_message="1000/second"), media
+    return make_server(features=lambda: with_media(media), rate_ws_message="1000/second"), media
 
 
 async def test_publishing_follows_role_and_mute(

@@ -11,6 +11,10 @@ from typing import Any
 
 import pytest
 
+from rooms.feature import RoomsFeature
+from server.feature import Feature
+from server.graph.feature import GraphFeature
+from stories.feature import StoriesFeature
 from tests.rooms.helpers import Peer, create_room, join, participant, refused
 from tests.support import LiveServer
 
@@ -432,14 +436,12 @@ async def test_second_socket_replaces_the_first(room_of: Callable[..., Any]) -> 
 async def test_rtc_without_media_relay(
     make_server: Callable[..., LiveServer],
     room_of: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import server.app as app_module
-    from rooms.feature import feature as rooms_feature
-    from stories.feature import feature as stories_feature
+    def without_media() -> list[Feature]:
+        graph = GraphFeature()
+        return [graph, StoriesFeature(graph), RoomsFeature(graph, None)]
 
-    monkeypatch.setattr(app_module, "features", lambda: [stories_feature, rooms_feature])
-    room = await room_of()
+    room = await room_of(server=make_server(features=without_media))
     bob = await room.join("bob")
     await bob.send("rtc.offer", sdp="v=0\r\n", ref="o")
     err = await bob.error()

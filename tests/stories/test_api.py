@@ -10,7 +10,8 @@ from collections.abc import Callable
 import httpx
 from redis.asyncio import Redis
 
-from server.graph import Graph
+from server.clock import SystemClock
+from server.graph.store import Graph
 from server.store import Keys
 from stories.model import InboxItem
 from stories.store import StoryStore
@@ -422,7 +423,7 @@ async def test_blocks_hide_everything_both_ways(
     assert (await clients("ann").get("/v1/stories/inbox")).json()["items"] == []
     # Blocking ends the follows, but the tray does not rely on that: a follow written
     # anyway (as by a request racing the block) still shows nothing.
-    await Graph(redis, Keys(server.settings.key_prefix)).follow("bob", "ann")
+    await Graph(redis, Keys(server.settings.key_prefix), SystemClock()).follow("bob", "ann")
     assert len((await clients("bob").get("/v1/stories/tray")).json()["entries"]) == 1
 
     assert (await clients("ann").delete("/v1/me/blocks/bob")).status_code == 204
@@ -551,7 +552,12 @@ async def test_delete(clients: Clients, server: LiveServer, redis: Redis) -> Non
     assert await story_data_keys(redis, server) == []
 
     # A reply that was being written while the story was deleted stays out of the inbox.
-    store = StoryStore(redis, Keys(server.settings.key_prefix), grace_seconds=60)
+    store = StoryStore(
+        redis,
+        Keys(server.settings.key_prefix),
+        60,
+        Graph(redis, Keys(server.settings.key_prefix), SystemClock()),
+    )
     late = InboxItem("late-reply-00001", "reply", sid, "bob", time.time(), time.time() + 60, "hm")
     await store.add_inbox_item("ann", late)
     assert (await clients("ann").get("/v1/stories/inbox")).json()["items"] == []

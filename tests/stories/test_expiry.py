@@ -11,6 +11,8 @@ from collections.abc import Callable
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from server.clock import SystemClock
+from server.graph.store import Graph
 from server.store import Keys
 from server.valkey import EmbeddedValkey
 from stories.store import StoryStore
@@ -133,8 +135,8 @@ async def test_two_processes_sweep_each_story_once(
 async def test_claims_are_exclusive_and_leased(redis: Redis, valkey: EmbeddedValkey) -> None:
     prefix = f"claim{time.time_ns()}:"
     other = Redis.from_url(valkey.url, decode_responses=True)
-    a = StoryStore(redis, Keys(prefix), grace_seconds=60)
-    b = StoryStore(other, Keys(prefix), grace_seconds=60)
+    a = StoryStore(redis, Keys(prefix), 60, Graph(redis, Keys(prefix), SystemClock()))
+    b = StoryStore(other, Keys(prefix), 60, Graph(other, Keys(prefix), SystemClock()))
     now = time.time()
     ids = [f"{i:016d}" for i in range(300)]
     for sid in ids:

@@ -8,7 +8,8 @@ import av
 import pytest
 from PIL import Image
 
-from server.errors import ApiError
+from server.errors import DomainError
+from server.http_errors import status_of
 from stories import media
 from tests.stories import samples
 
@@ -19,8 +20,8 @@ def run(data: bytes, max_pixels: int = MAX_PIXELS, max_seconds: float = 60.0) ->
     return media.process(io.BytesIO(data), max_pixels, max_seconds)
 
 
-def refused(data: bytes, **kw: float) -> ApiError:
-    with pytest.raises(ApiError) as info:
+def refused(data: bytes, **kw: float) -> DomainError:
+    with pytest.raises(DomainError) as info:
         run(data, **kw)  # type: ignore[arg-type]
     return info.value
 
@@ -69,20 +70,20 @@ def test_transparency_is_kept_as_webp() -> None:
 )
 def test_unaccepted_types_are_refused(data: bytes, code: str) -> None:
     err = refused(data)
-    assert (err.status, err.code) == (415, code)
+    assert (status_of(err), err.code) == (415, code)
 
 
 def test_truncated_image_is_refused() -> None:
     data = samples.image("PNG", (400, 400))
     err = refused(data[: len(data) // 2])
-    assert (err.status, err.code) == (422, "invalid_media")
+    assert (status_of(err), err.code) == (422, "invalid_media")
     err = refused(samples.jpeg((200, 200))[:300])
-    assert (err.status, err.code) == (422, "invalid_media")
+    assert (status_of(err), err.code) == (422, "invalid_media")
 
 
 def test_pixel_bomb_is_refused_before_decoding() -> None:
     err = refused(samples.pixel_bomb_png())
-    assert (err.status, err.code) == (422, "too_many_pixels")
+    assert (status_of(err), err.code) == (422, "too_many_pixels")
     # Also under the configured cap, well below Pillow's own threshold.
     err = refused(samples.image("PNG", (1000, 1000)), max_pixels=500_000)
     assert err.code == "too_many_pixels"
@@ -117,7 +118,7 @@ def test_rotated_video_is_reported_and_postered_upright() -> None:
 
 def test_too_long_video_is_refused() -> None:
     err = refused(samples.video(61.0, fps=1))
-    assert (err.status, err.code) == (422, "video_too_long")
+    assert (status_of(err), err.code) == (422, "video_too_long")
     assert run(samples.video(3.0, fps=1), max_seconds=3.0).kind == "video"
     assert refused(samples.video(5.0, fps=1), max_seconds=3.0).code == "video_too_long"
 
@@ -126,7 +127,7 @@ def test_too_long_video_is_refused() -> None:
 def test_truncated_video_is_refused(fmt: str) -> None:
     data = samples.video(3.0, fmt, fps=10, size=(160, 120), noise=True)
     err = refused(data[: len(data) // 2])
-    assert (err.status, err.code) == (422, "invalid_media")
+    assert (status_of(err), err.code) == (422, "invalid_media")
 
 
 def test_video_with_unknown_codec_is_refused() -> None:
@@ -142,7 +143,7 @@ def test_video_with_unknown_codec_is_refused() -> None:
         for packet in stream.encode():
             out.mux(packet)
     err = refused(buf.getvalue())
-    assert (err.status, err.code) == (415, "unsupported_codec")
+    assert (status_of(err), err.code) == (415, "unsupported_codec")
 
 
 def test_image_behind_video_bytes_is_judged_by_content() -> None:

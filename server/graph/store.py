@@ -6,17 +6,17 @@ endpoints change it.
 
 from __future__ import annotations
 
-import time
-
 from redis.asyncio import Redis
 
+from server.clock import Clock
 from server.store import Keys
 
 
 class Graph:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, clock: Clock) -> None:
         self.r = redis
         self.k = keys
+        self.clock = clock
 
     # Key names are public so other stores can read the graph inside their own pipelines.
     def following_key(self, user: str) -> str:
@@ -37,7 +37,7 @@ class Graph:
         return self.k("g", "close", user)
 
     async def follow(self, user: str, target: str) -> None:
-        now = time.time()
+        now = self.clock.now()
         async with self.r.pipeline(transaction=True) as p:
             p.zadd(self.following_key(user), {target: now}, nx=True)
             p.zadd(self.followers_key(target), {user: now}, nx=True)
@@ -51,7 +51,7 @@ class Graph:
 
     async def block(self, user: str, target: str) -> None:
         """Blocking also breaks the follow in both directions, as users expect."""
-        now = time.time()
+        now = self.clock.now()
         async with self.r.pipeline(transaction=True) as p:
             p.zadd(self.blocks_key(user), {target: now}, nx=True)
             p.zadd(self.blocked_by_key(target), {user: now}, nx=True)
@@ -68,7 +68,7 @@ class Graph:
             await p.execute()
 
     async def add_close_friend(self, user: str, target: str) -> None:
-        await self.r.zadd(self.close_friends_key(user), {target: time.time()}, nx=True)
+        await self.r.zadd(self.close_friends_key(user), {target: self.clock.now()}, nx=True)
 
     async def remove_close_friend(self, user: str, target: str) -> None:
         await self.r.zrem(self.close_friends_key(user), target)

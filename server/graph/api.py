@@ -2,52 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from server.api import Api, Ctx
-from server.auth import USER_ID
-from server.errors import Conflict, Forbidden, ValidationFailed
-from server.graph import Graph
+from server.auth import valid_user_id
+from server.errors import Conflict, Forbidden
+from server.feature import Slot
+from server.graph.schemas import Me, PageQuery, Relationship, UserPage
+from server.graph.store import Graph
 
 api = Api("graph")
-
-
-class PageQuery(BaseModel):
-    cursor: int = Field(default=0, ge=0, le=1_000_000)
-    limit: int = Field(default=50, ge=1, le=200)
-
-
-class UserPage(BaseModel):
-    users: list[str]
-    next_cursor: int | None
-
-
-class Me(BaseModel):
-    user_id: str
-    followers: int
-    following: int
-
-
-class Relationship(BaseModel):
-    user_id: str
-    following: bool
-    followed_by: bool
-    blocked: bool
-    close_friend: bool
+GRAPH: Slot[Graph] = Slot("graph")
 
 
 def graph(ctx: Ctx) -> Graph:
-    return Graph(ctx.redis, ctx.keys)
-
-
-def valid_user_id(user_id: str) -> str:
-    """A user id from a URL, or 422: ids are what tokens may name (server.auth.USER_ID)."""
-    if not USER_ID.match(user_id):
-        raise ValidationFailed("user_id must be 1-64 characters of [A-Za-z0-9_.-]")
-    return user_id
+    return GRAPH.of(ctx.request)
 
 
 def other_user(ctx: Ctx, user_id: str) -> str:
+    """Another user's id from a URL (a valid id, not the caller's own)."""
     valid_user_id(user_id)
     if user_id == ctx.user:
         raise Conflict("you cannot do that to yourself", code="self_reference")
