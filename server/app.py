@@ -19,7 +19,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import graph_api, metrics
+from server import graph_api, metrics, pages, wellknown
 from server.api import build_routes
 from server.errors import ApiError, ServiceUnavailable
 from server.feature import AppState, Feature
@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
     feats = features()
-    apis = [graph_api.api] + [api for f in feats for api in f.apis]
+    apis = [graph_api.api, pages.api] + [api for f in feats for api in f.apis]
     schema = build_openapi(apis, title="Ephemera", version=VERSION)
 
     @contextlib.asynccontextmanager
@@ -214,9 +214,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/docs", docs),
     ]
     routes.extend(build_routes(apis))
+    routes.extend(wellknown.routes)
     for feat in feats:
         routes.extend(feat.routes)
     if STATIC_DIR.is_dir():
+        # The client's own paths (share links among them) before its files.
+        routes.extend(pages.page_routes(STATIC_DIR / "index.html"))
         routes.append(StaticMount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
 
     handlers: dict[Any, Any] = {

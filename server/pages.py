@@ -1,0 +1,184 @@
+"""The web client's pages, each with what its link unfurls into, and the oEmbed endpoint.
+
+Every client path (``/``, ``/rooms/<id>``, ``/stories/<author>[/<story id>]``,
+``/compose``, ``/me``) answers ``static/index.html`` carrying a server-rendered title and
+Open Graph / Twitter card metadata, so apps that fetch a link without running JavaScript
+can draw a card; the client then routes by path with the history API. The same answer goes
+to browsers and bots (no user-agent sniffing).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from rooms import share
+from server import links, story_share
+from server.api import Api, Ctx
+from server.errors import NotFound
+from server.settings import Settings
+from server.store import REDIS_DOWN
+from server.unfurl import PageMeta, PageTemplate, generic, oembed, oembed_xml
+
+api = Api("share")
+ROOM_PATH = re.compile(r"^/rooms/([^/]+)$")
+STORY_PATH = re.compile(r"^/stories/([^/]+)/([^/]+)$")
+PAGE_HEADERS = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+
+
+async def room_meta(request: Request, room_id: str) -> PageMeta | None:
+    facts = await share.load_facts(request.state.services["rooms"].store, room_id)
+    return share.page_meta(facts, request.state.settings.public_base_url) if facts else None
+
+
+async def story_meta(request: Request, author: str, story_id: str) -> PageMeta | None:
+    settings: Settings = request.state.settings
+    now = time.time()
+    store = request.state.services["stories"].store
+    story = await story_share.public_story(store, author, story_id, now)
+    if story is None:
+        return None
+    base = settings.public_base_url
+    thumb = story_share.thumbnail_url(
+        story, base, settings.secret_key, settings.media_url_ttl_seconds, now
+    )
+    return story_share.story_meta(story, base, thumb, now)
+
+
+def page_routes(index_html: Path) -> list[Route]:
+    """Routes for the client's paths, rendering ``index_html`` (read once, here)."""
+    template = PageTemplate(index_html.read_text(encoding="utf-8"))
+
+    def render(request: Request, meta: PageMeta, status: int = 200, **extra: str) -> Response:
+        html = template.render(meta, request.state.settings.public_base_url)
+        return HTMLResponse(html, status_code=status, headers={**PAGE_HEADERS, **extra})
+
+    def url(request: Request, path: str) -> str:
+        return links.absolute(request.state.settings.public_base_url, path)
+
+    async def plain(request: Request) -> Response:
+        return render(request, generic(url(request, request.url.path)))
+
+    async def author_stories(request: Request) -> Response:
+        path = "/stories/" + quote(request.path_params["author"], safe="")
+        return render(request, generic(url(request, path), indexable=False))
+
+    async def room(request: Request) -> Response:
+        room_id = request.path_params["room_id"]
+        canonical = url(request, links.room_path(room_id))
+        try:
+            meta = await room_meta(request, room_id)
+        except REDIS_DOWN:
+            return render(request, generic(canonical), 503, **{"Retry-After": "2"})
+        if meta is None:
+            return render(request, generic(canonical, indexable=False), 404)
+        return render(request, meta)
+
+    async def story(request: Request) -> Response:
+        author, story_id = request.path_params["author"], request.path_params["story_id"]
+        canonical = url(request, links.story_path(author, story_id))
+        try:
+            meta = await story_meta(request, author, story_id)
+        except REDIS_DOWN:
+            return render(request, generic(canonical), 503, **{"Retry-After": "2"})
+        return render(request, meta or story_share.not_shared(canonical))
+
+    return [
+        Route("/", plain),
+        Route("/compose", plain),
+        Route("/me", plain),
+        Route("/rooms/{room_id}", room),
+        Route("/stories/{author}", author_stories),
+        Route("/stories/{author}/{story_id}", story),
+    ]
+
+
+# ---- oEmbed (https://oembed.com) ----
+
+
+class OEmbedQuery(BaseModel):
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    format: Literal["json", "xml"] = "json"
+    maxwidth: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    maxheight: Annotated[int, Field(ge=1, le=100_000)] | None = None
+
+
+def error_doc(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/ErrorResponse"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+class OEmbed(BaseModel):
+    version: str
+    type: str
+    title: str
+    provider_name: str
+    provider_url: str
+    author_name: str | None = None
+    cache_age: int | None = None
+    thumbnail_url: str | None = None
+    thumbnail_width: int | None = None
+    thumbnail_height: int | None = None
+
+
+def local_path(url: str, base_url: str) -> str | None:
+    """The app path a URL of this deployment points at (old ``/#/rooms/<id>`` links too)."""
+    target, base = urlsplit(url), urlsplit(base_url)
+    if target.scheme not in ("http", "https") or target.netloc != base.netloc:
+        return None
+    prefix = base.path.rstrip("/")
+    path = target.path or "/"
+    if prefix:
+        if path != prefix and not path.startswith(prefix + "/"):
+            return None
+        path = path[len(prefix) :] or "/"
+    if path == "/" and target.fragment.startswith("/"):
+        path = target.fragment.split("?", 1)[0]
+    return unquote(path)
+
+
+async def resolve(request: Request, url: str) -> PageMeta | None:
+    path = local_path(url, request.state.settings.public_base_url)
+    if path is None:
+        return None
+    if m := ROOM_PATH.match(path):
+        return await room_meta(request, m.group(1))
+    if m := STORY_PATH.match(path):
+        return await story_meta(request, m.group(1), m.group(2))
+    return None
+
+
+@api.get(
+    "/oembed",
+    auth=False,
+    responses={
+        200: {
+            "description": "An oEmbed 1.0 link document",
+            "content": {
+                "application/json": {"schema": OEmbed.model_json_schema()},
+                "text/xml": {},
+            },
+        },
+        404: error_doc("Not a room or public story link of this server"),
+    },
+)
+async def get_oembed(ctx: Ctx, query: OEmbedQuery) -> Response:
+    """oEmbed for room and public story links (``?url=<share link>&format=json|xml``)."""
+    meta = await resolve(ctx.request, query.url)
+    if meta is None:
+        raise NotFound("nothing to embed at this URL", code="not_found")
+    base = ctx.settings.public_base_url
+    doc = OEmbed.model_validate(oembed(meta, base, query.maxwidth, query.maxheight))
+    body = doc.model_dump(exclude_none=True)
+    headers = {"Cache-Control": f"public, max-age={meta.cache_age or 60}"}
+    if query.format == "xml":
+        return Response(oembed_xml(body), media_type="text/xml", headers=headers)
+    return JSONResponse(body, headers=headers)
