@@ -219,7 +219,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.extend(feat.routes)
     if STATIC_DIR.is_dir():
         # The client's own paths (share links among them) before its files.
-        routes.extend(pages.page_routes(STATIC_DIR / "index.html"))
+        routes.extend(pages.Pages(STATIC_DIR / "index.html").routes())
         routes.append(StaticMount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
 
     handlers: dict[Any, Any] = {

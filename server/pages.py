@@ -53,52 +53,59 @@ async def story_meta(request: Request, author: str, story_id: str) -> PageMeta |
     return story_share.story_meta(story, base, thumb, now)
 
 
-def page_routes(index_html: Path) -> list[Route]:
-    """Routes for the client's paths, rendering ``index_html`` (read once, here)."""
-    template = PageTemplate(index_html.read_text(encoding="utf-8"))
+class Pages:
+    """The client's paths, rendering ``index.html`` (read once) with each page's metadata."""
 
-    def render(request: Request, meta: PageMeta, status: int = 200, **extra: str) -> Response:
-        html = template.render(meta, request.state.settings.public_base_url)
-        return HTMLResponse(html, status_code=status, headers={**PAGE_HEADERS, **extra})
+    def __init__(self, index_html: Path) -> None:
+        self.template = PageTemplate(index_html.read_text(encoding="utf-8"))
 
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.plain),
+            Route("/compose", self.plain),
+            Route("/me", self.plain),
+            Route("/rooms/{room_id}", self.room),
+            Route("/stories/{author}", self.author_stories),
+            Route("/stories/{author}/{story_id}", self.story),
+        ]
+
+    def render(self, request: Request, meta: PageMeta, status: int = 200) -> Response:
+        html = self.template.render(meta, request.state.settings.public_base_url)
+        headers = dict(PAGE_HEADERS)
+        if status == 503:
+            headers["Retry-After"] = str(request.state.settings.redis_retry_after)
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    @staticmethod
     def url(request: Request, path: str) -> str:
         return links.absolute(request.state.settings.public_base_url, path)
 
-    async def plain(request: Request) -> Response:
-        return render(request, generic(url(request, request.url.path)))
+    async def plain(self, request: Request) -> Response:
+        return self.render(request, generic(self.url(request, request.url.path)))
 
-    async def author_stories(request: Request) -> Response:
+    async def author_stories(self, request: Request) -> Response:
         path = "/stories/" + quote(request.path_params["author"], safe="")
-        return render(request, generic(url(request, path), indexable=False))
+        return self.render(request, generic(self.url(request, path), indexable=False))
 
-    async def room(request: Request) -> Response:
+    async def room(self, request: Request) -> Response:
         room_id = request.path_params["room_id"]
-        canonical = url(request, links.room_path(room_id))
+        canonical = self.url(request, links.room_path(room_id))
         try:
             meta = await room_meta(request, room_id)
-        except REDIS_DOWN:
-            return render(request, generic(canonical), 503, **{"Retry-After": "2"})
+        except REDIS_DOWN:  # the client still loads; it says what is wrong
+            return self.render(request, generic(canonical), 503)
         if meta is None:
-            return render(request, generic(canonical, indexable=False), 404)
-        return render(request, meta)
+            return self.render(request, generic(canonical, indexable=False), 404)
+        return self.render(request, meta)
 
-    async def story(request: Request) -> Response:
+    async def story(self, request: Request) -> Response:
         author, story_id = request.path_params["author"], request.path_params["story_id"]
-        canonical = url(request, links.story_path(author, story_id))
+        canonical = self.url(request, links.story_path(author, story_id))
         try:
             meta = await story_meta(request, author, story_id)
         except REDIS_DOWN:
-            return render(request, generic(canonical), 503, **{"Retry-After": "2"})
-        return render(request, meta or story_share.not_shared(canonical))
-
-    return [
-        Route("/", plain),
-        Route("/compose", plain),
-        Route("/me", plain),
-        Route("/rooms/{room_id}", room),
-        Route("/stories/{author}", author_stories),
-        Route("/stories/{author}/{story_id}", story),
-    ]
+            return self.render(request, generic(canonical), 503)
+        return self.render(request, meta or story_share.not_shared(canonical))
 
 
 # ---- oEmbed (https://oembed.com) ----
