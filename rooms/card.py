@@ -20,10 +20,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
+import structlog
 from PIL import Image, ImageDraw, ImageFont
 
 from rooms.share import CARD_SIZE, RoomFacts, card_count, card_key, status
 
+log = structlog.get_logger(__name__)
 W, H = CARD_SIZE
 PAD = 80
 BG = (15, 20, 25)
@@ -165,7 +167,7 @@ class DirCardStore:
         path = self._path(room_id, key)
         try:
             return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
+        except OSError:  # not drawn yet, or unreadable: either way, draw it
             return None
 
     async def put(self, room_id: str, key: str, data: bytes) -> None:
@@ -187,7 +189,8 @@ class DirCardStore:
             for entry in folder.iterdir():
                 if entry != keep and entry.suffix == ".png":
                     entry.unlink(missing_ok=True)
-            if keep is None:
+        if keep is None:
+            with contextlib.suppress(OSError):  # gone already, or a card arrived meanwhile
                 folder.rmdir()
 
 
@@ -218,5 +221,8 @@ async def card_png(store: CardStore, f: RoomFacts) -> tuple[bytes, str]:
     data = await store.get(f.id, key)
     if data is None:
         data = await asyncio.to_thread(draw_card, f)
-        await store.put(f.id, key, data)
+        try:
+            await store.put(f.id, key, data)
+        except OSError as exc:  # a full or read-only disk costs a redraw, not the answer
+            log.warning("rooms.card_not_stored", room_id=f.id, error=repr(exc))
     return data, key

@@ -31,7 +31,7 @@ from server.unfurl import PageMeta, PageTemplate, generic, oembed, oembed_xml
 api = Api("share")
 ROOM_PATH = re.compile(r"^/rooms/([^/]+)$")
 STORY_PATH = re.compile(r"^/stories/([^/]+)/([^/]+)$")
-PAGE_HEADERS = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+PAGE_HEADERS = {"Cache-Control": "no-cache"}
 
 
 async def room_meta(request: Request, room_id: str) -> PageMeta | None:
@@ -138,7 +138,10 @@ class OEmbed(BaseModel):
 
 def local_path(url: str, base_url: str) -> str | None:
     """The app path a URL of this deployment points at (old ``/#/rooms/<id>`` links too)."""
-    target, base = urlsplit(url), urlsplit(base_url)
+    try:
+        target, base = urlsplit(url), urlsplit(base_url)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return None
     if target.scheme not in ("http", "https") or target.netloc != base.netloc:
         return None
     prefix = base.path.rstrip("/")

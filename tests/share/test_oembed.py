@@ -70,6 +70,7 @@ async def test_bad_requests_get_clear_errors(server: LiveServer) -> None:
             f"{server.url}/me",
             f"{server.url}/#/me",
             "not a url at all",
+            "http://[::1/rooms/abc",
             f"{server.url}/rooms/a/b",
         ):
             r = await anon.get("/oembed", params={"url": url})

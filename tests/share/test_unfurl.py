@@ -6,6 +6,7 @@ import io
 from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from rooms.card import MemoryCardStore, card_png, draw_card, font, wrap
+from rooms.card import DirCardStore, MemoryCardStore, card_png, draw_card, font, wrap
 from rooms.share import RoomFacts, card_key, count_bucket, describe
 from server.pages import local_path
 from server.unfurl import NOT_XML, PageMeta, PageTemplate, head_tags, oembed, oembed_xml, shorten
@@ -128,6 +129,20 @@ async def test_memory_store_keeps_the_latest_card_per_room() -> None:
     assert await store.get("r1", card_key(replace(LIVE, title="Renamed"))) is None  # evicted
 
 
+async def test_an_unusable_card_directory_costs_a_redraw_not_the_answer(tmp_path: Path) -> None:
+    blocked = tmp_path / "cards"
+    blocked.write_text("a file where the directory should be")
+    store = DirCardStore(blocked)
+    data, key = await card_png(store, LIVE)
+    assert Image.open(io.BytesIO(data)).size == (1200, 630)
+    assert await store.get(LIVE.id, key) is None
+    good = DirCardStore(tmp_path / "ok")
+    data, key = await card_png(good, LIVE)
+    assert await good.get(LIVE.id, key) == data
+    await good.drop(LIVE.id)
+    assert not (tmp_path / "ok" / LIVE.id).exists()
+
+
 def test_oembed_document() -> None:
     image = MetaImage(f"{BASE}/c.png", "alt", 1200, 630)
     meta = PageMeta("T", "D", f"{BASE}/rooms/x", image, author="alice", cache_age=60)
@@ -152,6 +167,8 @@ def test_oembed_document() -> None:
         ("https://eph.example.evil/rooms/a", BASE, None),
         ("javascript:alert(1)", BASE, None),
         ("/rooms/a", BASE, None),
+        ("https://[eph.example/rooms/a", BASE, None),
+        ("https://eph.example:99999/rooms/a", BASE, None),
     ],
 )
 def test_local_path(url: str, base: str, path: str | None) -> None:
@@ -164,3 +181,10 @@ def test_oembed_xml_is_well_formed_for_any_title(title: str) -> None:
     root = ElementTree.fromstring(oembed_xml({"version": "1.0", "title": title}))
     assert root.findtext("version") == "1.0"
     assert root.findtext("title") == NOT_XML.sub("", title).replace("\r", "\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(url=st.one_of(st.text(max_size=80), st.from_regex(r"^https?://[\[\]\w.:@%-]*/[\w/#%?-]*$")))
+def test_local_path_never_raises(url: str) -> None:
+    path = local_path(url, BASE)
+    assert path is None or path.startswith("/")
