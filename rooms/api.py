@@ -1,14 +1,18 @@
-"""HTTP endpoints of rooms: create, schedule, edit, start, cancel, end, discover, preview."""
+"""HTTP endpoints of rooms: create, schedule, edit, start, cancel, end, discover, preview,
+and the card image of share links."""
 
 from __future__ import annotations
 
 import asyncio
 
-from rooms.schemas import CreateRoom, EditRoom, ListQuery, Room, RoomList, RoomPreview
+from starlette.responses import Response
+
+from rooms import card, share
+from rooms.schemas import CardQuery, CreateRoom, EditRoom, ListQuery, Room, RoomList, RoomPreview
 from rooms.service import ROOMS
-from rooms.store import Meta, RoomStore, checked_id
+from rooms.store import ROOM_ID, Meta, RoomStore, checked_id
 from server.api import Api, Ctx
-from server.errors import Forbidden
+from server.errors import Forbidden, NotFound
 from server.graph.store import Graph
 
 api = Api("rooms")
@@ -65,6 +69,41 @@ async def get_room(ctx: Ctx, room_id: str) -> Room:
 async def preview_room(ctx: Ctx, room_id: str) -> RoomPreview:
     """Public metadata of a room for link previews (no token needed)."""
     return await store(ctx).preview(checked_id(room_id))
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (weak or strong, or ``*``)."""
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return etag in tags or "*" in tags
+
+
+@api.get(
+    "/v1/rooms/{room_id}/card.png",
+    auth=False,
+    responses={
+        200: {"description": "A 1200x630 PNG", "content": {"image/png": {}}},
+        304: {"description": "Not modified (If-None-Match names the current card)"},
+    },
+)
+async def room_card(ctx: Ctx, room_id: str, query: CardQuery) -> Response:
+    """The room's card for link previews: title, host, state, listeners (no token needed)."""
+    cards = card.DirCardStore(ctx.settings.data_dir / "cards")
+    facts = await share.load_facts(store(ctx), room_id)
+    if facts is None:
+        if ROOM_ID.match(room_id):
+            await cards.drop(room_id)
+        raise NotFound("no such room", code="room_not_found")
+    data, key = await card.card_png(cards, facts)
+    headers = {
+        "ETag": f'"{key}"',
+        "Cache-Control": f"public, max-age={share.card_max_age(facts)}",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if etag_matches(ctx.request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="image/png", headers=headers)
 
 
 @api.patch("/v1/rooms/{room_id}")

@@ -51,6 +51,12 @@ class ListQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=100)
 
 
+class CardQuery(BaseModel):
+    # The card's key as put in og:image URLs, so that unfurlers caching by URL fetch a new
+    # card when the room changes; the current card is served whatever it says.
+    v: Annotated[str, Field(max_length=64)] | None = None
+
+
 class Room(BaseModel):
     id: str
     title: str
@@ -68,7 +74,7 @@ class Room(BaseModel):
     created_at: datetime
     listener_count: int
     speaker_count: int  # everyone on stage: host, co-hosts and speakers
-    share_url: str
+    share_url: str  # {public base}/rooms/{id}: the page that unfurls and opens the room
     ws_url: str
 
 

@@ -34,6 +34,7 @@ from redis.exceptions import WatchError
 from rooms import events, rules
 from rooms.rules import Caps, Change, Member, Refused, Role, SpeakerPolicy
 from rooms.schemas import Room, RoomPreview
+from server import links
 from server.errors import Conflict, Forbidden, NotFound
 from server.settings import Settings
 from server.store import Keys
@@ -230,7 +231,7 @@ class RoomStore:
             created_at=ts(meta.created_at),
             listener_count=counts[0],
             speaker_count=counts[1],
-            share_url=f"{self.settings.public_base_url.rstrip('/')}/#/rooms/{meta.id}",
+            share_url=links.absolute(self.settings.public_base_url, links.room_path(meta.id)),
             ws_url=await self.ws_url(meta.id, meta.state),
         )
 

@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from rooms.feature import RoomsFeature
 from rooms.media_feature import MediaFeature
-from server import metrics
+from server import metrics, pages, wellknown
 from server.api import Api, build_routes
 from server.background import stop
 from server.clock import SystemClock
@@ -111,10 +111,13 @@ def routes_for(feats: Sequence[Feature], apis: list[Api], schema: dict[str, Any]
         Route("/docs", docs),
     ]
     routes.extend(build_routes(apis))
+    routes.extend(wellknown.routes)
     for feat in feats:
         routes.extend(feat.routes)
     static = static_dir()
     if static is not None:
+        # The client's own paths (share links among them) before its files.
+        routes.extend(pages.Pages(static / "index.html").routes())
         routes.append(StaticMount("/", StaticFiles(directory=static, html=True), name="static"))
     return routes
 
@@ -126,7 +129,7 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
     feats = list(features) if features is not None else default_features()
-    apis = [api for f in feats for api in f.apis]
+    apis = [pages.api] + [api for f in feats for api in f.apis]
     schema = build_openapi(apis, title="Ephemera", version=VERSION)
 
     @contextlib.asynccontextmanager

@@ -4,9 +4,39 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# "TEAMID.bundle.id": Apple's 10-character team id, then the app's bundle id.
+IosAppId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Z0-9]{10}\.[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
+]
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+# SHA-256 of the app's signing certificate as Android prints it: 32 hex pairs joined by ":"
+# (lower case is accepted and served in upper case, the form Android compares).
+CertFingerprint = Annotated[
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){31}$"),
+]
+
+
+class AndroidApp(BaseModel):
+    """One Android app allowed to open this server's links (Digital Asset Links)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    package_name: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
+    ]
+    sha256_cert_fingerprints: Annotated[list[CertFingerprint], Field(min_length=1)]
 
 
 class Settings(BaseSettings):
@@ -88,6 +118,11 @@ class Settings(BaseSettings):
     node_ttl_seconds: float = 15.0
     relay_queue_packets: int = 16
     relay_reencode: bool = False
+
+    # Mobile deep links: apps that may open /rooms/... and /stories/... links
+    # (served as /.well-known/apple-app-site-association and /.well-known/assetlinks.json).
+    ios_app_ids: list[IosAppId] = []
+    android_apps: list[AndroidApp] = []
 
     # Rate limits (the `limits` library's notation)
     rate_publish: str = "30/hour"

@@ -1,12 +1,17 @@
-// Entry point: a hash router over the screens. Each screen is `render(view, params)` and may
-// return a cleanup function, called when the route changes (timers, sockets, media).
+// Entry point: a path router (history API, router.js) over the screens. Each screen is
+// `render(view, params)` and may return a cleanup function, called when the route changes
+// (timers, sockets, media). The server answers every one of these paths with index.html.
 //
-//   #/                     tray of stories + rooms
-//   #/stories/<author>     full-screen story viewer
-//   #/compose              story composer
-//   #/rooms/<id>           a room (the share link opens this directly)
-//   #/me                   who you are, people, your stories, inbox
+//   /                        tray of stories + rooms
+//   /stories/<author>        full-screen story viewer (?story=<id> starts at that story)
+//   /stories/<author>/<id>   the same, starting at one story (a story's share link)
+//   /compose                 story composer
+//   /rooms/<id>              a room (its share link)
+//   /me                      who you are, people, your stories, inbox
+//
+// Old hash links (#/rooms/<id>) are redirected to the path form.
 
+import { here, navigate, startRouter } from './router.js';
 import { session, restore } from './session.js';
 import { avatar, mount, h, toast } from './ui.js';
 import { renderSignIn } from './signin.js';
@@ -19,6 +24,7 @@ import { renderRoom } from './rooms/room.js';
 const routes = [
   { pattern: /^\/$/, name: 'home', render: renderHome },
   { pattern: /^\/stories\/([^/]+)$/, name: 'viewer', render: renderViewer, fullscreen: true },
+  { pattern: /^\/stories\/([^/]+)\/([^/]+)$/, name: 'viewer', render: renderSharedStory, fullscreen: true },
   { pattern: /^\/compose$/, name: 'compose', render: renderComposer },
   { pattern: /^\/rooms\/([^/]+)$/, name: 'room', render: renderRoom, public: true },
   { pattern: /^\/me$/, name: 'me', render: renderMe },
@@ -27,12 +33,15 @@ const routes = [
 const view = document.getElementById('view');
 let cleanup = null;
 let renderId = 0;
+let routed = false; // the first page's title comes from the server (a room's title)
 
-function parseHash() {
-  const raw = location.hash.replace(/^#/, '') || '/';
-  const [path, qs] = raw.split('?');
-  return { path, query: new URLSearchParams(qs || '') };
+function renderSharedStory(el, author, storyId, query) {
+  const params = new URLSearchParams(query);
+  params.set('story', storyId);
+  return renderViewer(el, author, params);
 }
+
+const isAppPath = (path) => routes.some((r) => r.pattern.test(path));
 
 function updateChrome(routeName) {
   for (const link of document.querySelectorAll('[data-nav]')) {
@@ -55,19 +64,22 @@ async function route() {
     }
     cleanup = null;
   }
-  const { path, query } = parseHash();
+  const path = location.pathname;
+  const query = new URLSearchParams(location.search);
   const match = routes.map((r) => ({ r, m: r.pattern.exec(path) })).find((x) => x.m);
   if (!match) {
-    location.replace('#/');
+    navigate('/', { replace: true });
     return;
   }
   const { r, m } = match;
+  if (routed) document.title = 'Ephemera';
+  routed = true;
   document.body.classList.toggle('fullscreen', Boolean(r.fullscreen));
   updateChrome(r.name);
   view.replaceChildren();
   view.className = `view view-${r.name}`;
   if (!session.user && !r.public) {
-    cleanup = renderSignIn(view, { next: location.hash });
+    cleanup = renderSignIn(view, { next: here() });
     return;
   }
   const params = m.slice(1).map(decodeURIComponent);
@@ -91,7 +103,6 @@ export function rerender() {
   route();
 }
 
-window.addEventListener('hashchange', route);
 window.addEventListener('ephemera:unauthorized', () => {
   if (session.user) {
     toast('Your session ended. Sign in again.', 'error');
@@ -106,7 +117,7 @@ async function boot() {
   } catch (e) {
     toast(e.message, 'error');
   }
-  route();
+  startRouter(route, isAppPath);
 }
 
 boot();

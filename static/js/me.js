@@ -2,6 +2,7 @@
 // seen-by lists, the inbox of replies and reactions, and your connections.
 
 import { api, describeError } from './api.js';
+import { navigate } from './router.js';
 import { refreshMe, session, signOut } from './session.js';
 import { avatar, h, icon, mount, relativeTime, toast } from './ui.js';
 import { deleteStory, openViewers, renderInbox } from './stories/own.js';
@@ -96,8 +97,7 @@ export async function renderMe(view) {
           class: 'btn btn-small',
           onclick: () => {
             signOut();
-            location.hash = '#/';
-            window.dispatchEvent(new HashChangeEvent('hashchange'));
+            navigate('/');
           },
         },
         'Sign out',
@@ -238,7 +238,7 @@ export async function renderMe(view) {
     const list = h('ul', { class: 'my-stories', 'aria-label': 'Your live stories' });
     mount(
       stories,
-      h('div', { class: 'section-head' }, h('h2', { id: 'mystories-title' }, 'Your stories'), h('a', { class: 'btn btn-small btn-primary', href: '#/compose' }, icon('plus', 16), ' New')),
+      h('div', { class: 'section-head' }, h('h2', { id: 'mystories-title' }, 'Your stories'), h('a', { class: 'btn btn-small btn-primary', href: '/compose' }, icon('plus', 16), ' New')),
       list,
     );
     try {
@@ -260,7 +260,7 @@ export async function renderMe(view) {
     const row = h(
       'li',
       { class: 'my-story', dataset: { storyId: story.id } },
-      h('a', { href: `#/stories/${enc(me)}?story=${enc(story.id)}&from=me`, class: 'my-story-open', 'aria-label': `Open your ${story.kind} story from ${relativeTime(story.created_at)}` }, thumb),
+      h('a', { href: `/stories/${enc(me)}/${enc(story.id)}?from=me`, class: 'my-story-open', 'aria-label': `Open your ${story.kind} story from ${relativeTime(story.created_at)}` }, thumb),
       h(
         'div',
         { class: 'my-story-text' },

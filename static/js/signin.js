@@ -4,10 +4,11 @@
 // the token is kept in localStorage and sent as `Authorization: Bearer`.
 
 import { describeError } from './api.js';
+import { navigate } from './router.js';
 import { signIn } from './session.js';
 import { h, mount } from './ui.js';
 
-export function renderSignIn(view, { next = '#/', intro = null } = {}) {
+export function renderSignIn(view, { next = '/', intro = null } = {}) {
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const input = h('textarea', {
     id: 'token-input',
@@ -31,8 +32,7 @@ export function renderSignIn(view, { next = '#/', intro = null } = {}) {
         submit.disabled = true;
         try {
           await signIn(input.value);
-          if (location.hash !== next) location.hash = next;
-          else window.dispatchEvent(new HashChangeEvent('hashchange'));
+          navigate(next, { replace: true });
         } catch (err) {
           error.textContent = describeError(err);
           error.hidden = false;

@@ -52,13 +52,14 @@ class Browsers:
         self,
         user: str | None,
         viewport: dict[str, int] = DESKTOP,
-        where: str = "#/",
+        where: str = "/",
         init_script: str | None = None,
         console: list[str] | None = None,
     ) -> Page:
-        """A new browser context signed in as ``user``, opened at ``where`` (a hash route
-        of the app, or a full URL such as a room's share link). ``init_script`` runs in the
-        page before the app; what the page logs is appended to ``console``."""
+        """A new browser context signed in as ``user``, opened at ``where`` (a path of the
+        app such as ``/compose``, an old hash route such as ``#/me``, or a full URL such as
+        a room's share link). ``init_script`` runs in the page before the app; what the
+        page logs is appended to ``console``."""
         ctx = await self.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
         self.contexts.append(ctx)
         if user is not None:
@@ -70,7 +71,8 @@ class Browsers:
         page.on("pageerror", lambda exc: self.errors.append(f"{user}: {exc}"))
         if console is not None:
             page.on("console", lambda message: console.append(message.text))
-        await page.goto(where if where.startswith("http") else f"{self.base_url}/{where}")
+        url = where if where.startswith("http") else f"{self.base_url}/{where.lstrip('/')}"
+        await page.goto(url)
         return page
 
     async def close(self) -> None:

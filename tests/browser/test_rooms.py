@@ -48,7 +48,7 @@ async def create_room(page: Page, title: str) -> str:
 
 async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, server: LiveServer) -> None:
     # ---- alice starts a room and mutes herself, so any audio later is bob's ------------
-    alice = await browsers.page("alice", DESKTOP, "#/")
+    alice = await browsers.page("alice", DESKTOP, "/")
     room_id = await create_room(alice, "Browser test room")
     await expect(tile(alice, "alice")).to_have_attribute("data-role", "host")
     await poll(lambda: audio_connected(alice), "the host's audio connects")
@@ -58,7 +58,7 @@ async def test_room_share_link_hand_audio_mute_end(browsers: Browsers, server: L
 
     await alice.get_by_role("button", name="Share room link").click()
     link = await alice.get_by_role("textbox", name="Room link").input_value()
-    assert link == f"{server.url}/#/rooms/{room_id}"
+    assert link == f"{server.url}/rooms/{room_id}"
     await (
         alice.get_by_role("dialog", name="Share this room")
         .get_by_role("button", name="Close")
@@ -173,7 +173,7 @@ async def test_scheduled_room_invites_roles_and_removal(
     await form.get_by_role("button", name="Schedule room").click()
     await expect(alice.get_by_role("button", name="Start now")).to_be_visible()
     room_id = str(await alice.locator(".room").get_attribute("data-room-id"))
-    link = f"{server.url}/#/rooms/{room_id}"
+    link = f"{server.url}/rooms/{room_id}"
     await screenshot(alice, "room-scheduled", ("phone",))
 
     bob = await browsers.page("bob", PHONE, "#/")

@@ -1,6 +1,7 @@
 // Live and scheduled rooms, and the form to start or schedule one.
 
 import { api, describeError } from '../api.js';
+import { navigate } from '../router.js';
 import { avatar, formatDateTime, h, icon, mount, sheet, toast } from '../ui.js';
 
 function roomCard(room) {
@@ -13,7 +14,7 @@ function roomCard(room) {
       'a',
       {
         class: `room-card ${live ? 'room-live' : 'room-scheduled'}`,
-        href: `#/rooms/${encodeURIComponent(room.id)}`,
+        href: `/rooms/${encodeURIComponent(room.id)}`,
         dataset: { roomId: room.id },
       },
       h(
@@ -127,7 +128,7 @@ export function openCreateRoom() {
           const room = await api('/v1/rooms', { method: 'POST', body });
           dialog.close();
           toast(room.state === 'live' ? 'Your room is live.' : 'Room scheduled.');
-          location.hash = `#/rooms/${encodeURIComponent(room.id)}`;
+          navigate(`/rooms/${encodeURIComponent(room.id)}`);
         } catch (err) {
           error.textContent = describeError(err);
           error.hidden = false;

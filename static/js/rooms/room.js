@@ -1,8 +1,9 @@
-// The room page (#/rooms/<id>, which is also the share link): stage with speaking
+// The room page (/rooms/<id>, which is also the share link): stage with speaking
 // indicators and mute icons, listeners, raised hands, invitations, reactions and host
 // controls, over the room WebSocket (rooms/socket.js) and WebRTC audio (rooms/rtc.js).
 
 import { api, describeError } from '../api.js';
+import { here } from '../router.js';
 import { session } from '../session.js';
 import { renderSignIn } from '../signin.js';
 import { avatar, confirmSheet, formatDateTime, h, icon, iconButton, mount, sheet, toast } from '../ui.js';
@@ -32,7 +33,7 @@ export async function renderRoom(view, roomId) {
   } catch (e) {
     mount(
       view,
-      h('div', { class: 'panel', role: 'alert' }, h('h1', {}, 'Room unavailable'), h('p', {}, describeError(e)), h('a', { class: 'btn', href: '#/' }, 'Back to rooms')),
+      h('div', { class: 'panel', role: 'alert' }, h('h1', {}, 'Room unavailable'), h('p', {}, describeError(e)), h('a', { class: 'btn', href: '/' }, 'Back to rooms')),
     );
     return null;
   }
@@ -57,7 +58,7 @@ async function renderPreview(view, roomId) {
   } catch (e) {
     intro = h('p', { class: 'form-error' }, describeError(e));
   }
-  return renderSignIn(view, { next: location.hash, intro });
+  return renderSignIn(view, { next: here(), intro });
 }
 
 class RoomPage {
@@ -115,7 +116,7 @@ class RoomPage {
     const count = this.listenerCount();
     mount(
       this.header,
-      h('a', { href: '#/', class: 'icon-btn', 'aria-label': 'Back to rooms', title: 'Back to rooms' }, icon('back')),
+      h('a', { href: '/', class: 'icon-btn', 'aria-label': 'Back to rooms', title: 'Back to rooms' }, icon('back')),
       h(
         'div',
         { class: 'room-head-text' },
@@ -138,7 +139,7 @@ class RoomPage {
   }
 
   shareUrl() {
-    return this.room.share_url || `${location.origin}/#/rooms/${enc(this.room.id)}`;
+    return this.room.share_url || `${location.origin}/rooms/${enc(this.room.id)}`;
   }
 
   async share() {
@@ -344,7 +345,7 @@ class RoomPage {
           'div',
           { class: 'row-actions' },
           canRetry ? h('button', { type: 'button', class: 'btn btn-primary', onclick: () => this.retry() }, 'Try again') : null,
-          h('a', { class: 'btn', href: '#/' }, 'Back to rooms'),
+          h('a', { class: 'btn', href: '/' }, 'Back to rooms'),
         ),
       ),
     );
@@ -639,7 +640,7 @@ class RoomPage {
   }
 
   renderControlsIdle() {
-    mount(this.controls, h('a', { class: 'btn', href: '#/' }, icon('leave', 18), ' Leave'));
+    mount(this.controls, h('a', { class: 'btn', href: '/' }, icon('leave', 18), ' Leave'));
   }
 
   renderControls() {
@@ -710,7 +711,7 @@ class RoomPage {
         ),
       );
     }
-    right.push(h('a', { class: 'btn', href: '#/', dataset: { key: 'leave' } }, icon('leave', 18), ' Leave'));
+    right.push(h('a', { class: 'btn', href: '/', dataset: { key: 'leave' } }, icon('leave', 18), ' Leave'));
     mount(this.controls, h('div', { class: 'controls-left' }, buttons), reacts, h('div', { class: 'controls-right' }, right));
   }
 

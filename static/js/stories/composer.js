@@ -2,6 +2,7 @@
 // reply/reaction switches; an upload progress bar and clear errors.
 
 import { api, describeError, upload } from '../api.js';
+import { navigate } from '../router.js';
 import { session } from '../session.js';
 import { h, icon, mount, toast } from '../ui.js';
 
@@ -155,7 +156,7 @@ export function renderComposer(view, query) {
     options,
     progress,
     error,
-    h('div', { class: 'row-actions' }, h('a', { class: 'btn', href: '#/' }, 'Cancel'), submit),
+    h('div', { class: 'row-actions' }, h('a', { class: 'btn', href: '/' }, 'Cancel'), submit),
     h('p', { class: 'hint' }, `Stories disappear after ${expiry} hours.`),
   );
   mount(view, form);
@@ -232,7 +233,7 @@ export function renderComposer(view, query) {
         setProgress(1);
       }
       toast('Story shared.');
-      location.hash = '#/';
+      navigate('/');
     } catch (err) {
       showError(describeError(err));
       progress.hidden = true;

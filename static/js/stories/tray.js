@@ -23,7 +23,7 @@ function trayItem(entry) {
     h(
       'a',
       {
-        href: `#/stories/${encodeURIComponent(entry.author)}`,
+        href: `/stories/${encodeURIComponent(entry.author)}`,
         class: `tray-link ${entry.all_seen ? 'ring-seen' : 'ring-unseen'}`,
         'aria-label': entryLabel(entry, own),
         dataset: { author: entry.author, seen: entry.all_seen ? 'true' : 'false' },
@@ -40,7 +40,7 @@ function addItem() {
     { class: 'tray-item' },
     h(
       'a',
-      { href: '#/compose', class: 'tray-link tray-add', 'aria-label': 'Add a story' },
+      { href: '/compose', class: 'tray-link tray-add', 'aria-label': 'Add a story' },
       h('span', { class: 'ring ring-none' }, avatar(session.user.user_id, 56), h('span', { class: 'add-badge' }, icon('plus', 16))),
       h('span', { class: 'tray-name' }, 'Add story'),
     ),

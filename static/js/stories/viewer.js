@@ -4,6 +4,7 @@
 // can reply and react when the author allows it.
 
 import { api, describeError } from '../api.js';
+import { navigate } from '../router.js';
 import { session } from '../session.js';
 import { avatar, h, icon, iconButton, mount, relativeTime, toast } from '../ui.js';
 import { trayState } from './tray.js';
@@ -29,7 +30,7 @@ export async function renderViewer(view, author, query) {
   const wanted = query.get('story');
   let start = wanted ? stories.findIndex((s) => s.id === wanted) : -1;
   if (start < 0) start = Math.max(0, stories.findIndex((s) => !s.seen));
-  const player = new StoryPlayer(view, author, stories, start, query.get('from') === 'me' ? '#/me' : '#/');
+  const player = new StoryPlayer(view, author, stories, start, query.get('from') === 'me' ? '/me' : '/');
   return () => player.destroy();
 }
 
@@ -38,7 +39,7 @@ function emptyViewer(author, message) {
     'div',
     { class: 'viewer viewer-empty', role: 'dialog', 'aria-label': `Stories by ${author}` },
     h('p', {}, message),
-    h('a', { class: 'btn', href: '#/' }, 'Back'),
+    h('a', { class: 'btn', href: '/' }, 'Back'),
   );
 }
 
@@ -467,12 +468,12 @@ class StoryPlayer {
     const order = trayState.authors;
     const at = order.indexOf(this.author);
     const following = at >= 0 ? order[at + 1] : undefined;
-    if (following) location.hash = `#/stories/${encodeURIComponent(following)}`;
+    if (following) navigate(`/stories/${encodeURIComponent(following)}`);
     else this.close();
   }
 
   close() {
-    location.hash = this.exitTo;
+    navigate(this.exitTo);
   }
 
   key(e) {
