@@ -101,7 +101,9 @@ def test_a_plain_install_serves_the_web_client_and_explains_bench(
         url = match.group(1)
         home = httpx.get(url + "/")
         assert home.status_code == 200 and "text/html" in home.headers["content-type"]
-        assert (ROOT / "static" / "index.html").read_text() == home.text
+        # The client's index.html, with the page's link-preview metadata rendered in.
+        assert '<script type="module" src="/js/app.js"></script>' in home.text
+        assert 'property="og:title"' in home.text
         docs = httpx.get(url + "/docs")
         assert docs.status_code == 200 and "openapi.json" in docs.text
         assert httpx.get(url + "/js/app.js").status_code == 200

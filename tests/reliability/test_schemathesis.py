@@ -14,10 +14,15 @@ from tests.support import ServerProcess, settings_env, token
 ST = Path(sys.executable).with_name("schemathesis")
 # An upload's bytes are "binary" to the schema; whether they are a decodable JPEG or MP4 under
 # the size cap is decided by sniffing and decoding, which no schema can express.
+# Multipart fields are text on the wire, so a "number" the fuzzer puts in the caption arrives
+# as a valid string: its negative cases for this operation cannot be told from valid ones
+# (tests/stories/test_media_api.py refuses malformed form fields itself). Every other check
+# runs everywhere (the default; `--checks all` on the command line would override this).
 CONFIG = """
 [[operations]]
 include-path = "/v1/stories/media"
 checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 413, 415, 422, 429]
+checks.negative_data_rejection.enabled = false
 """
 
 
@@ -42,8 +47,6 @@ def test_openapi_fuzzing_finds_no_errors(
                 f"{server.url}/openapi.json",
                 "-H",
                 f"Authorization: Bearer {token('fuzzer')}",
-                "--checks",
-                "all",
                 "--max-time",
                 budget,
                 "-w",

@@ -180,7 +180,9 @@ def test_local_path(url: str, base: str, path: str | None) -> None:
 def test_oembed_xml_is_well_formed_for_any_title(title: str) -> None:
     root = ElementTree.fromstring(oembed_xml({"version": "1.0", "title": title}))
     assert root.findtext("version") == "1.0"
-    assert root.findtext("title") == NOT_XML.sub("", title).replace("\r", "\n")
+    # XML parsers normalize line ends: "\r\n" and a lone "\r" both read as "\n".
+    expected = NOT_XML.sub("", title).replace("\r\n", "\n").replace("\r", "\n")
+    assert root.findtext("title") == expected
 
 
 @settings(max_examples=300, deadline=None)
