@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from rooms import events
+from rooms.control import hub
 from rooms.media import RelayMediaService
 from rooms.nodes import NodeRegistry
 from server.feature import ServiceFeature, Slot
@@ -26,7 +26,7 @@ class MediaFeature(ServiceFeature[RelayMediaService]):
             heartbeat_seconds=settings.node_heartbeat_seconds,
             ttl_seconds=settings.node_ttl_seconds,
         )
-        publish = functools.partial(events.publish, platform.redis, platform.keys)
+        publish = functools.partial(hub.publish, platform.redis, platform.keys)
         service = RelayMediaService(settings, nodes, publish)
         await service.start()
         return service

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from rooms.feature import RoomsFeature
+from rooms.control.feature import RoomsFeature
 from rooms.media_feature import MediaFeature
 from server import metrics, pages, wellknown
 from server.api import Api, build_routes

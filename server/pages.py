@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from rooms import share
-from rooms.service import ROOMS
+from rooms.control import share
+from rooms.control.service import ROOMS
 from server import links, story_share
 from server.api import Api, Ctx
 from server.errors import NotFound

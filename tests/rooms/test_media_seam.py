@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rooms.feature import RoomsFeature
+from rooms.control.feature import RoomsFeature
 from rooms.media_port import MediaService, SendJson
 from server.errors import Conflict
 from server.feature import Feature, ServiceFeature, Slot

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rooms.feature import RoomsFeature
+from rooms.control.feature import RoomsFeature
 from server.feature import Feature
 from server.graph.feature import GraphFeature
 from stories.feature import StoriesFeature

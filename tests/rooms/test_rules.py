@@ -15,7 +15,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from rooms.rules import (
+from rooms.control.rules import (
     RANK,
     RULES,
     Caps,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from rooms.events import channel
-from rooms.rules import SpeakerPolicy
-from rooms.store import RoomStore
+from rooms.control.hub import channel
+from rooms.control.rules import SpeakerPolicy
+from rooms.control.store import RoomStore
 from server.settings import Settings
 from server.store import Keys, connect
 from tests.rooms.helpers import create_room, refused

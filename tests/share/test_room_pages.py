@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from PIL import Image
 
-from rooms.share import when
+from rooms.control.share import when
 from tests.rooms.helpers import create_room, join
 from tests.share.unfurler import BOTS, Page, unfurl
 from tests.support import LiveServer

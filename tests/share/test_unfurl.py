@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from rooms.card import DirCardStore, MemoryCardStore, card_png, draw_card, font, wrap
-from rooms.share import RoomFacts, card_key, count_bucket, describe
+from rooms.control.card import DirCardStore, MemoryCardStore, card_png, draw_card, font, wrap
+from rooms.control.share import RoomFacts, card_key, count_bucket, describe
 from server.pages import local_path
 from server.unfurl import NOT_XML, PageMeta, PageTemplate, head_tags, oembed, oembed_xml, shorten
 from server.unfurl import Image as MetaImage

@@ -1,6 +1,6 @@
 """A room's card image (1200x630 PNG, drawn with Pillow) and where drawn cards are kept.
 
-A card depends only on what it shows (``rooms.share.card_key``), so any process can draw
+A card depends only on what it shows (``rooms.control.share.card_key``), so any process can draw
 it again: the cache is a convenience, not a source of truth. ``DirCardStore`` keeps the
 latest card of each room under the data directory; ``MemoryCardStore`` is the in-process
 alternative. Pillow's bundled scalable font (``ImageFont.load_default(size=...)``) needs
@@ -23,7 +23,7 @@ from typing import Protocol
 import structlog
 from PIL import Image, ImageDraw, ImageFont
 
-from rooms.share import CARD_SIZE, RoomFacts, card_count, card_key, status
+from rooms.control.share import CARD_SIZE, RoomFacts, card_count, card_key, status
 
 log = structlog.get_logger(__name__)
 W, H = CARD_SIZE

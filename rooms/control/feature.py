@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from rooms import api, ws
+from rooms.control import api, socket
+from rooms.control.service import ROOMS, RoomsService
 from rooms.media_port import MediaService
-from rooms.service import ROOMS, RoomsService
 from server.background import every, stop
 from server.feature import Provides, ServiceFeature, Slot
 from server.graph.store import Graph
@@ -17,7 +17,7 @@ from server.platform import Platform
 class RoomsFeature(ServiceFeature[RoomsService]):
     slot: Slot[RoomsService] = ROOMS
     apis = (api.api,)
-    routes = (ws.route,)
+    routes = (socket.route,)
 
     def __init__(self, graph: Provides[Graph], media: Provides[MediaService] | None) -> None:
         super().__init__()

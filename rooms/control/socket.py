@@ -22,13 +22,13 @@ from pydantic import ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from rooms import events, rules
-from rooms.events import encode
+from rooms.control import hub, rules
+from rooms.control.hub import encode
+from rooms.control.rules import Refused
+from rooms.control.schemas import MESSAGE, Mute, React, RtcDescription, RtcIce, Targeted, wire
+from rooms.control.service import ROOMS, RoomsService
+from rooms.control.store import Record, checked_id
 from rooms.media_port import MediaService
-from rooms.rules import Refused
-from rooms.schemas import MESSAGE, Mute, React, RtcDescription, RtcIce, Targeted, wire
-from rooms.service import ROOMS, RoomsService
-from rooms.store import Record, checked_id
 from server import metrics
 from server.background import check_cancelled, stop
 from server.errors import DomainError, Forbidden, ServiceUnavailable
@@ -298,7 +298,7 @@ class Connection:
             await s.limiter.hit(s.settings.rate_room_reaction, "room_react", self.user_id)
             await s.store.present(self.room_id, self.user_id)
             event = {"type": "reaction", "user_id": self.user_id, "emoji": message.emoji}
-            await events.publish(s.redis, s.keys, self.room_id, event)
+            await hub.publish(s.redis, s.keys, self.room_id, event)
         else:
             target: str | None = None
             if isinstance(message, Targeted):
@@ -372,7 +372,7 @@ def decode(text: str) -> Any:
         raise Invalid("malformed_json", "the message is not valid JSON") from None
     # JSON can escape a lone UTF-16 surrogate ("\\ud800"): that is not text, and nothing
     # holding it could be stored, published or sent back.
-    if "\\u" in text and not events.is_text(data):
+    if "\\u" in text and not hub.is_text(data):
         raise Invalid("invalid_message", "strings must be Unicode text (no lone surrogates)")
     return data
 

@@ -7,10 +7,18 @@ import asyncio
 
 from starlette.responses import Response
 
-from rooms import card, share
-from rooms.schemas import CardQuery, CreateRoom, EditRoom, ListQuery, Room, RoomList, RoomPreview
-from rooms.service import ROOMS
-from rooms.store import ROOM_ID, Meta, RoomStore, checked_id
+from rooms.control import card, share
+from rooms.control.schemas import (
+    CardQuery,
+    CreateRoom,
+    EditRoom,
+    ListQuery,
+    Room,
+    RoomList,
+    RoomPreview,
+)
+from rooms.control.service import ROOMS
+from rooms.control.store import ROOM_ID, Meta, RoomStore, checked_id
 from server.api import Api, Ctx
 from server.errors import Forbidden, NotFound
 from server.graph.store import Graph

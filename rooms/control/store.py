@@ -11,7 +11,7 @@ Layout (``{id}`` is a hash tag, so one room's keys share a cluster slot):
 * ``rooms:live`` / ``rooms:scheduled`` zsets for discovery, ``rooms:by_host:<user>``
 * ``rooms:deadlines``    zset ``room|user|conn`` -> when a disconnected participant's grace ends
 
-A change reads with WATCH, asks ``rooms.rules`` whether it is allowed, then writes and
+A change reads with WATCH, asks ``rooms.control.rules`` whether it is allowed, then writes and
 publishes its events in one MULTI/EXEC; a concurrent change makes EXEC fail and the whole
 decision is taken again on fresh data, so two processes can never exceed a cap.
 """
@@ -31,9 +31,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from rooms import events, rules
-from rooms.rules import Caps, Change, Member, Refused, Role, SpeakerPolicy
-from rooms.schemas import Room, RoomPreview
+from rooms.control import hub, rules
+from rooms.control.rules import Caps, Change, Member, Refused, Role, SpeakerPolicy
+from rooms.control.schemas import Room, RoomPreview
 from server import links
 from server.errors import Conflict, Forbidden, NotFound
 from server.settings import Settings
@@ -468,7 +468,7 @@ class RoomStore:
         p.zrem(self.live_index, meta.id)
         p.zrem(self.scheduled_index, meta.id)
         p.zrem(self.by_host(meta.host), meta.id)
-        events.queue(p, self.k, meta.id, {"type": "room.ended", "reason": reason})
+        hub.queue(p, self.k, meta.id, {"type": "room.ended", "reason": reason})
 
     async def _cleanup(self, room_id: str) -> None:
         """Drop an ended room's participants; keep its metadata readable for a while."""
@@ -543,14 +543,12 @@ class RoomStore:
                     if old is not None:
                         p.zrem(self.deadlines, deadline_entry(room_id, user_id, old.conn))
                         if old.connected:  # the same user on a new socket: close the old one
-                            events.queue(
+                            hub.queue(
                                 p, self.k, room_id, {"type": "_replaced", "conn": old.conn}, user_id
                             )
                     if self._announce(rec, listeners):
                         kind = "participant.updated" if old else "participant.joined"
-                        events.queue(
-                            p, self.k, room_id, {"type": kind, "participant": rec.public()}
-                        )
+                        hub.queue(p, self.k, room_id, {"type": kind, "participant": rec.public()})
                     await p.execute()
                     return rec
                 except WatchError:
@@ -580,7 +578,7 @@ class RoomStore:
                     p.zadd(self.deadlines, {entry: time.time() + grace})
                     p.srem(self.node_conns(node), entry)
                     if self._announce(rec, listeners):
-                        events.queue(
+                        hub.queue(
                             p,
                             self.k,
                             room_id,
@@ -623,7 +621,7 @@ class RoomStore:
                     self._drop(p, rk, user_id)
                     p.zrem(self.deadlines, entry)
                     if self._announce(rec, listeners):
-                        events.queue(
+                        hub.queue(
                             p,
                             self.k,
                             room_id,
@@ -634,13 +632,13 @@ class RoomStore:
                         p.hset(rk.meta, "host", heir.user_id)
                         p.zrem(self.by_host(meta.host), room_id)
                         p.zadd(self.by_host(heir.user_id), {room_id: meta.started_at})
-                        events.queue(
+                        hub.queue(
                             p,
                             self.k,
                             room_id,
                             {"type": "participant.updated", "participant": heir.public()},
                         )
-                        events.queue(p, self.k, room_id, room_event)
+                        hub.queue(p, self.k, room_id, room_event)
                     elif rec.member.role is Role.HOST and meta.state == "live":
                         self._end(p, meta, "host_left")
                         ended = True
@@ -708,14 +706,14 @@ class RoomStore:
                     for member in change.updates:
                         rec = replace(records[member.user_id], member=member)
                         self._put(p, rk, rec)
-                        events.queue(
+                        hub.queue(
                             p,
                             self.k,
                             room_id,
                             {"type": "participant.updated", "participant": rec.public()},
                         )
                     if change.invited is not None:
-                        events.queue(
+                        hub.queue(
                             p,
                             self.k,
                             room_id,
@@ -725,8 +723,8 @@ class RoomStore:
                     if change.removed is not None:
                         self._drop(p, rk, change.removed)
                         p.sadd(rk.removed, change.removed)
-                        events.queue(p, self.k, room_id, {"type": "removed"}, change.removed)
-                        events.queue(
+                        hub.queue(p, self.k, room_id, {"type": "removed"}, change.removed)
+                        hub.queue(
                             p,
                             self.k,
                             room_id,

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, model_validator
 
-from rooms.rules import REACTIONS, SpeakerPolicy
+from rooms.control.rules import REACTIONS, SpeakerPolicy
 
 RoomState = Literal["scheduled", "live", "ended"]
 EndedReason = Literal["ended_by_host", "host_left", "cancelled", "not_started"]

@@ -7,12 +7,12 @@ from typing import Any, Protocol
 
 import structlog
 
-from rooms import events
-from rooms.events import Hub
+from rooms.control import hub
+from rooms.control.hub import Hub
+from rooms.control.presence import Presence
+from rooms.control.store import RoomStore
 from rooms.media_port import MediaService
 from rooms.nodes import RoomNodes, room_ws_url
-from rooms.presence import Presence
-from rooms.store import RoomStore
 from server.background import stop
 from server.feature import Slot
 from server.graph.store import Graph
@@ -56,7 +56,7 @@ class RoomsService:
 
     async def publish(self, room_id: str, event: dict[str, Any]) -> None:
         """``PublishEvent`` for the relay: ``event`` to every participant of the room."""
-        await events.publish(self.redis, self.keys, room_id, event)
+        await hub.publish(self.redis, self.keys, room_id, event)
 
     async def ws_url(self, room_id: str, state: str) -> str:
         """Where to open the room's socket: for a live room, the node serving its media (or
@@ -137,7 +137,7 @@ class RoomsService:
             if meta is None or meta.state != "live":
                 continue
             room = await self.store.room(meta, c)
-            text = events.encode({"type": "room.updated", "room": room.model_dump(mode="json")})
+            text = hub.encode({"type": "room.updated", "room": room.model_dump(mode="json")})
             for listener in list(self.hub.rooms.get(room_id, ())):
                 listener.send_ready(text)
         for gone in set(self._counts) - set(room_ids):

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rooms.store import ROOM_ID, Meta, RoomStore
+from rooms.control.store import ROOM_ID, Meta, RoomStore
 from server import links
 from server.unfurl import Image, PageMeta
 

@@ -17,7 +17,7 @@ import time
 
 import structlog
 
-from rooms.store import RoomStore
+from rooms.control.store import RoomStore
 from server.settings import Settings
 
 log = structlog.get_logger(__name__)
