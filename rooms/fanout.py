@@ -1,0 +1,308 @@
+"""The fast path: a speaker's packet goes out to every listener in one synchronous pass.
+
+For each listener slot (:class:`Output`) the pass writes the slot's own RTP header (its
+SSRC, a sequence number that counts on by one per packet sent, a timestamp that only moves
+forward across speaker switches, mutes and reconnects), protects it with the listener's
+outbound SRTP session and sends it on the listener's selected ICE candidate pair
+(:class:`Link`). No task, future, queue or ``av.Packet`` per listener per packet: aiortc
+keeps doing ICE, DTLS, SDP and RTCP, and reaching into it is :mod:`rooms.rtp_hook`'s job.
+
+Backpressure is per listener: a socket whose kernel buffer is full drops that packet for
+that listener only (counted); nobody waits. A pass over many listeners is cut into chunks
+that yield to the event loop in between, so joins and signaling never wait behind a long
+fan-out; chunks run strictly in arrival order, so every listener gets its packets in order
+(SRTP protects them in sequence order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+CLOCK_RATE = 48000
+FRAME_SAMPLES = 960  # 20 ms: the smallest step between two packets of one stream
+CHUNK = 64  # listeners per slice of a pass (about half a millisecond of work)
+
+_FIXED = struct.Struct("!BBHII")  # version/extension bit, marker/payload type, seq, ts, ssrc
+_ONE_BYTE_PROFILE = b"\xbe\xde"  # RFC 8285 one-byte header extensions
+
+
+@dataclass
+class Counters:
+    """Packets forwarded and dropped in one room since the last flush to Prometheus."""
+
+    forwarded: int = 0
+    dropped: int = 0
+
+    def take(self) -> tuple[int, int]:
+        counts = (self.forwarded, self.dropped)
+        self.forwarded = self.dropped = 0
+        return counts
+
+
+class Feed(Protocol):
+    """What feeds a slot (``rooms.relay.Source``, which feeds other kinds of slot too)."""
+
+    user_id: str
+
+    def detach(self, slot: Any) -> None: ...
+
+
+@dataclass
+class StreamParams:
+    """What the slot's ``RTCRtpSender`` negotiated: numbers the fast path must reuse."""
+
+    ssrc: int
+    payload_type: int
+    mid: str | None = None
+    mid_id: int | None = None  # urn:ietf:params:rtp-hdrext:sdes:mid
+    level_id: int | None = None  # urn:ietf:params:rtp-hdrext:ssrc-audio-level
+
+
+class Link:
+    """One listener's peer connection as the fan-out sees it: how to protect, where to send.
+
+    ``sock`` is the listener's own UDP socket (a duplicate of the selected candidate pair's
+    socket descriptor, non-blocking), so a full kernel buffer shows as ``BlockingIOError``
+    for this listener only.
+    """
+
+    __slots__ = ("addr", "closed", "dropped", "heard_at", "protect", "sent", "sock")
+
+    def __init__(
+        self, protect: Callable[[bytes], bytes], sock: socket.socket, addr: tuple[str, int]
+    ) -> None:
+        self.protect = protect
+        self.sock = sock
+        self.addr = addr
+        self.sent = 0
+        self.dropped = 0
+        self.heard_at = time.monotonic()  # any datagram from the listener, see rtp_hook
+        self.closed = False
+
+    def touch(self) -> None:
+        self.heard_at = time.monotonic()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.sock.close()
+
+
+class Output:
+    """One listener slot on the fast path: an RTP stream towards one listener.
+
+    It is not sending until its sender negotiated (:meth:`start`); packets for it are
+    skipped until then, so a joining listener starts live. The counters feed the slot's
+    RTCP sender reports (see ``rtp_hook.report_counters``).
+    """
+
+    __slots__ = (
+        "extension",
+        "first_byte",
+        "last_ts",
+        "level_at",
+        "link",
+        "octets",
+        "offset",
+        "packets",
+        "payload_type",
+        "rebase",
+        "sent_at",
+        "seq",
+        "source",
+        "ssrc",
+        "stopped",
+    )
+
+    def __init__(self) -> None:
+        self.source: Feed | None = None
+        self.link: Link | None = None
+        self.ssrc = 0
+        self.first_byte = 0x80
+        self.payload_type = 0
+        self.extension = bytearray()
+        self.level_at = -1
+        self.seq = random.randrange(1 << 15)  # lower half: no early rollover (see aiortc)
+        self.offset = 0
+        self.last_ts: int | None = None
+        self.sent_at = 0.0  # time.time() of the last packet sent
+        self.rebase = True
+        self.packets = 0
+        self.octets = 0
+        self.stopped = False
+
+    @property
+    def queued(self) -> int:
+        return 0  # nothing ever waits per listener on the fast path
+
+    def start(self, link: Link, params: StreamParams) -> None:
+        """The sender negotiated: send from now on, with its SSRC, payload type and ids."""
+        if self.stopped:
+            return
+        self.ssrc = params.ssrc
+        self.payload_type = params.payload_type & 0x7F
+        self.extension, self.level_at = _extension_block(params)
+        self.first_byte = 0x90 if self.extension else 0x80
+        self.link = link
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.link = None
+        if self.source is not None:
+            self.source.detach(self)
+
+    def rtcp_snapshot(self) -> tuple[int, int, int, float]:
+        """(packets, octets, RTP timestamp of the last packet, its wall-clock send time)."""
+        return self.packets, self.octets, self.last_ts or 0, self.sent_at
+
+
+def _extension_block(params: StreamParams) -> tuple[bytearray, int]:
+    """The one-byte-header extension block (RFC 8285) and where the level byte goes."""
+    elements = bytearray()
+    level_at = -1
+    if params.level_id:
+        elements += bytes((params.level_id << 4, 0x7F))
+        level_at = 12 + 4 + 1
+    if params.mid_id and params.mid:
+        mid = params.mid.encode()
+        elements += bytes(((params.mid_id << 4) | (len(mid) - 1),)) + mid
+    if not elements:
+        return bytearray(), -1
+    elements += b"\x00" * (-len(elements) % 4)
+    return bytearray(_ONE_BYTE_PROFILE + struct.pack("!H", len(elements) // 4) + elements), level_at
+
+
+def send_to_all(
+    outputs: Sequence[Output], payload: bytes, level: int, marker: int, pts: int, now: float
+) -> tuple[int, int]:
+    """The hot loop: one packet to each output. Returns (sent, dropped)."""
+    pack = _FIXED.pack
+    octets = len(payload)
+    sent = dropped = 0
+    for out in outputs:
+        link = out.link
+        if link is None:
+            continue
+        mark = marker
+        if out.rebase:
+            _rebase(out, pts, now)
+            mark = 0x80
+        seq = (out.seq + 1) & 0xFFFF
+        ts = (pts + out.offset) & 0xFFFFFFFF
+        extension = out.extension
+        if out.level_at > 0:
+            extension[out.level_at - 12] = level
+        data = pack(out.first_byte, mark | out.payload_type, seq, ts, out.ssrc)
+        try:
+            link.sock.sendto(link.protect(data + extension + payload), link.addr)
+        except OSError:  # a full buffer (BlockingIOError) or a vanished route
+            link.dropped += 1
+            dropped += 1
+            continue
+        out.seq = seq
+        out.last_ts = ts
+        out.sent_at = now
+        out.packets += 1
+        out.octets += octets
+        link.sent += 1
+        sent += 1
+    return sent, dropped
+
+
+def _rebase(out: Output, pts: int, now: float) -> None:
+    """First packet of a new source on this slot: continue the slot's own timeline.
+
+    The listener sees one stream per slot whatever feeds it; after a switch (or a mute, or
+    the speaker's reconnect) its timestamps jump forward by the time that passed, like a
+    pause, never backwards.
+    """
+    if out.last_ts is None:
+        out.offset = random.randrange(1 << 32) - pts
+    else:
+        gap = max(FRAME_SAMPLES, int((now - out.sent_at) * CLOCK_RATE))
+        out.offset = out.last_ts + gap - pts
+    out.rebase = False
+
+
+@dataclass
+class _Job:
+    outputs: list[Output]
+    start: int
+    payload: bytes
+    level: int
+    marker: int
+    pts: int
+    now: float
+    counters: Counters
+
+
+class FanOut:
+    """Runs passes in arrival order, a chunk of listeners at a time.
+
+    A pass that fits in one chunk and finds nothing queued runs at once (the common case in
+    small rooms: no scheduling at all). Otherwise it is queued and the loop gets control
+    back after every chunk.
+    """
+
+    def __init__(self, chunk: int = CHUNK) -> None:
+        self.chunk = chunk
+        self._jobs: deque[_Job] = deque()
+        self._scheduled = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._jobs)
+
+    def push(
+        self,
+        outputs: Sequence[Output],
+        payload: bytes,
+        level: int,
+        marker: int,
+        pts: int,
+        counters: Counters,
+    ) -> None:
+        now = time.time()
+        if not self._jobs and len(outputs) <= self.chunk:
+            sent, dropped = send_to_all(outputs, payload, level, marker, pts, now)
+            counters.forwarded += sent
+            counters.dropped += dropped
+            return
+        # A snapshot: slots may be attached or detached while the pass is in progress.
+        self._jobs.append(_Job(list(outputs), 0, payload, level, marker, pts, now, counters))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._run)
+
+    def _run(self) -> None:
+        job = self._jobs[0]
+        end = job.start + self.chunk
+        try:
+            sent, dropped = send_to_all(
+                job.outputs[job.start : end], job.payload, job.level, job.marker, job.pts, job.now
+            )
+        except Exception:  # never stall every room of the process on one bad packet
+            log.exception("relay.fanout_failed")
+            sent, dropped, end = 0, 0, len(job.outputs)
+        job.counters.forwarded += sent
+        job.counters.dropped += dropped
+        if end >= len(job.outputs):
+            self._jobs.popleft()
+        else:
+            job.start = end
+        if self._jobs:
+            asyncio.get_running_loop().call_soon(self._run)
+        else:
+            self._scheduled = False
