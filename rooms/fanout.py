@@ -11,7 +11,8 @@ Backpressure is per listener: a socket whose kernel buffer is full drops that pa
 that listener only (counted); nobody waits. A pass over many listeners is cut into chunks
 that yield to the event loop in between, so joins and signaling never wait behind a long
 fan-out; chunks run strictly in arrival order, so every listener gets its packets in order
-(SRTP protects them in sequence order).
+(SRTP protects them in sequence order). RTCP sender reports for every slot of a listener go
+out together, one compound packet every few seconds (:func:`sender_reports`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
+from aiortc.rtp import AnyRtcpPacket, RtcpSdesPacket, RtcpSenderInfo, RtcpSourceInfo, RtcpSrPacket
 
 log = structlog.get_logger(__name__)
 
 CLOCK_RATE = 48000
 FRAME_SAMPLES = 960  # 20 ms: the smallest step between two packets of one stream
 CHUNK = 64  # listeners per slice of a pass (about half a millisecond of work)
+NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 _FIXED = struct.Struct("!BBHII")  # version/extension bit, marker/payload type, seq, ts, ssrc
 _ONE_BYTE_PROFILE = b"\xbe\xde"  # RFC 8285 one-byte header extensions
@@ -65,6 +68,7 @@ class StreamParams:
 
     ssrc: int
     payload_type: int
+    cname: str | None = None
     mid: str | None = None
     mid_id: int | None = None  # urn:ietf:params:rtp-hdrext:sdes:mid
     level_id: int | None = None  # urn:ietf:params:rtp-hdrext:ssrc-audio-level
@@ -75,24 +79,53 @@ class Link:
 
     ``sock`` is the listener's own UDP socket (a duplicate of the selected candidate pair's
     socket descriptor, non-blocking), so a full kernel buffer shows as ``BlockingIOError``
-    for this listener only.
+    for this listener only. ``heard_at`` is when the listener last sent us anything;
+    ``probe`` asks it for a sign of life (an ICE consent request, RFC 7675).
     """
 
-    __slots__ = ("addr", "closed", "dropped", "heard_at", "protect", "sent", "sock")
+    __slots__ = (
+        "addr",
+        "closed",
+        "cname",
+        "dropped",
+        "heard_at",
+        "probe",
+        "probed_at",
+        "protect",
+        "protect_rtcp",
+        "report_at",
+        "sent",
+        "sock",
+    )
 
     def __init__(
-        self, protect: Callable[[bytes], bytes], sock: socket.socket, addr: tuple[str, int]
+        self,
+        sock: socket.socket,
+        addr: tuple[str, int],
+        protect: Callable[[bytes], bytes],
+        protect_rtcp: Callable[[bytes], bytes],
+        probe: Callable[[], None],
     ) -> None:
-        self.protect = protect
         self.sock = sock
         self.addr = addr
+        self.protect = protect
+        self.protect_rtcp = protect_rtcp
+        self.probe = probe
+        self.cname = ""
         self.sent = 0
         self.dropped = 0
-        self.heard_at = time.monotonic()  # any datagram from the listener, see rtp_hook
+        self.heard_at = self.probed_at = time.monotonic()
+        self.report_at = self.heard_at + 1.0  # a first report soon: receivers sync on it
         self.closed = False
 
     def touch(self) -> None:
         self.heard_at = time.monotonic()
+
+    def send_rtcp(self, packet: bytes) -> None:
+        try:
+            self.sock.sendto(self.protect_rtcp(packet), self.addr)
+        except OSError:  # a full buffer: the next report will do
+            self.dropped += 1
 
     def close(self) -> None:
         if not self.closed:
@@ -152,6 +185,7 @@ class Output:
         if self.stopped:
             return
         self.ssrc = params.ssrc
+        link.cname = params.cname or link.cname
         self.payload_type = params.payload_type & 0x7F
         self.extension, self.level_at = _extension_block(params)
         self.first_byte = 0x90 if self.extension else 0x80
@@ -163,9 +197,33 @@ class Output:
         if self.source is not None:
             self.source.detach(self)
 
-    def rtcp_snapshot(self) -> tuple[int, int, int, float]:
-        """(packets, octets, RTP timestamp of the last packet, its wall-clock send time)."""
-        return self.packets, self.octets, self.last_ts or 0, self.sent_at
+
+def sender_reports(outputs: Sequence[Output], cname: str) -> bytes:
+    """One compound RTCP packet: a sender report per stream that sent, and their CNAMEs.
+
+    Each report pairs the RTP timestamp of the stream's last packet with the wall-clock
+    time it left (NTP format), as aiortc's own sender does; counts are since the start.
+    Empty when no stream has sent anything yet.
+    """
+    sending = [out for out in outputs if out.packets]
+    packets: list[AnyRtcpPacket] = [
+        RtcpSrPacket(
+            ssrc=out.ssrc,
+            sender_info=RtcpSenderInfo(
+                ntp_timestamp=int((out.sent_at + NTP_EPOCH_OFFSET) * (1 << 32)),
+                rtp_timestamp=out.last_ts or 0,
+                packet_count=out.packets & 0xFFFFFFFF,
+                octet_count=out.octets & 0xFFFFFFFF,
+            ),
+        )
+        for out in sending
+    ]
+    if not packets:
+        return b""
+    name = cname.encode()
+    chunks = [RtcpSourceInfo(ssrc=out.ssrc, items=[(1, name)]) for out in sending]
+    packets.append(RtcpSdesPacket(chunks=chunks))
+    return b"".join(bytes(packet) for packet in packets)
 
 
 def _extension_block(params: StreamParams) -> tuple[bytearray, int]:

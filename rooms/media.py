@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -46,7 +47,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from rooms.fanout import Counters, FanOut, Link, Output
+from rooms.fanout import Counters, FanOut, Link, Output, sender_reports
 from rooms.media_port import PublishEvent, SendJson
 from rooms.nodes import NodeRegistry, room_ws_url
 from rooms.relay import ForwardTrack, RoomRelay, Slot
@@ -54,7 +55,6 @@ from rooms.rtp_hook import (
     IdleTrack,
     open_link,
     send_from_fanout,
-    set_consent_interval,
     tap_receiver,
 )
 from rooms.speaking import UPDATE_INTERVAL, SpeakingDetector
@@ -70,9 +70,14 @@ OPUS = next(
 )
 MAX_SDP = 32 * 1024
 SEND_TIMEOUT = 2.0  # a stuck WebSocket must not hold the room's ticker
-# ICE consent checks (RFC 7675) about every second instead of aioice's 5 s: a live client
-# answers several within relay_silence_seconds, a vanished one none.
-CONSENT_SECONDS = 1
+# A participant quiet this long (browsers ping the selected pair every 2.5 s, aioice every
+# 5 s) is asked for a sign of life (an ICE consent request) about once a second, so a live
+# one answers several times before relay_silence_seconds; a vanished one never does.
+PROBE_AFTER = 1.5
+PROBE_EVERY = 1.0
+# RTCP sender reports of a listener's streams: one compound packet every 2.5-7.5 s (the
+# interval browsers use for audio), the first a second after the connection is up.
+REPORT_SECONDS = 5.0
 
 
 class _Msg(BaseModel):
@@ -132,6 +137,9 @@ class Peer:
             return 0.0
         return now - max(link.heard_at for link in self.links.values())
 
+    def outputs(self, link: Link) -> list[Output]:
+        return [s for s in self.slots if isinstance(s, Output) and s.link is link]
+
 
 @dataclass(eq=False)
 class RoomMedia:
@@ -181,7 +189,6 @@ class RelayMediaService:
         self.services = services if services is not None else {}
         self.rooms: dict[str, RoomMedia] = {}
         self.fanout = FanOut()
-        set_consent_interval(CONSENT_SECONDS)
         # The server itself needs STUN at most (to learn its public address), never TURN.
         stun = [s for s in settings.ice_servers if _urls_start_with(s, "stun")]
         self._rtc_config = RTCConfiguration(iceServers=[_ice_server(s) for s in stun])
@@ -552,7 +559,7 @@ class RelayMediaService:
         while True:
             await asyncio.sleep(UPDATE_INTERVAL)
             self._flush(room)
-            self._close_silent(room)
+            self._watch_links(room)
             changed = room.detector.update(room.relay.speaking_windows())
             if changed is not None:
                 try:
@@ -560,14 +567,27 @@ class RelayMediaService:
                 except Exception:  # never let one failure stop the room's ticker
                     log.exception("media.announce_failed", room=room.id)
 
-    def _close_silent(self, room: RoomMedia) -> None:
-        """Close the connections of participants that vanished without leaving."""
+    def _watch_links(self, room: RoomMedia) -> None:
+        """Close participants that vanished without leaving, probe quiet ones, send the
+        sender reports that are due."""
         now = time.monotonic()
         for peer in list(room.peers.values()):
             silent = peer.silent_for(now)
-            if silent > self.settings.relay_silence_seconds and not peer.closed:
+            if peer.closed:
+                continue
+            if silent > self.settings.relay_silence_seconds:
                 log.info("media.peer_silent", room=room.id, user=peer.user_id, seconds=silent)
                 self._spawn(room, self._drop_gone(peer))
+                continue
+            for link in peer.links.values():
+                if silent > PROBE_AFTER and now - link.probed_at >= PROBE_EVERY:
+                    link.probed_at = now
+                    _quietly(link.probe)
+                if now >= link.report_at:
+                    link.report_at = now + REPORT_SECONDS * (0.5 + random.random())
+                    report = sender_reports(peer.outputs(link), link.cname)
+                    if report:
+                        link.send_rtcp(report)
 
     async def _drop_gone(self, peer: Peer) -> None:
         await self._drop_peer(peer)
@@ -586,6 +606,13 @@ class RelayMediaService:
             await asyncio.gather(*(self._send(p, event) for p in list(room.peers.values())))
         else:
             await publish(room.id, event)
+
+
+def _quietly(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except Exception as exc:  # a connection closing under us: its state change follows
+        log.info("media.probe_failed", error=repr(exc))
 
 
 def keep_session_formats(offer_sdp: str, remote_sdp: str) -> str:

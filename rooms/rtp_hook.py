@@ -22,24 +22,23 @@ with ``level`` in -dBov (0 loudest, 127 silence).
 track never yields (:class:`IdleTrack`), so aiortc's per-sender RTP loop carries nothing.
 :func:`send_from_fanout` wraps ``sender.send(parameters)`` (called once DTLS is up) to start
 the slot's :class:`~rooms.fanout.Output` with the negotiated SSRC, payload type and header
-extension ids, and makes the sender's RTCP sender reports (and ``getStats``) read the
-output's counters. :func:`open_link` takes what the fan-out needs from the DTLS transport:
-its outbound SRTP session and the selected ICE candidate pair (a duplicate of that pair's
-UDP socket and the remote address), and notes every datagram the listener sends us (for
-:attr:`~rooms.fanout.Link.heard_at`). :func:`set_consent_interval` makes aioice check
-consent (RFC 7675) more often than every 5 s, so a vanished listener goes quiet quickly.
+extension ids, and idles the sender's RTCP loop (the relay sends the sender reports).
+:func:`open_link` takes what the fan-out needs from the DTLS transport: its outbound SRTP
+session and the selected ICE candidate pair (a duplicate of that pair's UDP socket and the
+remote address); it notes every datagram the listener sends us
+(:attr:`~rooms.fanout.Link.heard_at`) and can ask for one (an ICE consent request).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import os
 import socket
 from collections.abc import Callable
 from typing import Any
 
-import aioice.ice
 import av
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -52,7 +51,6 @@ OPUS_CLOCK_RATE = 48000
 OPUS_TIME_BASE = fractions.Fraction(1, OPUS_CLOCK_RATE)
 SILENCE_LEVEL = 127  # -127 dBov: what "no audio level" means
 
-NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
@@ -120,42 +118,15 @@ class IdleTrack(MediaStreamTrack):
         super().stop()
 
 
-class _ReportingSender(RTCRtpSender):
-    """aiortc's sender whose RTCP sender reports and ``getStats`` count what the fan-out sent.
-
-    aiortc's ``_run_rtcp`` (sender reports every 0.5-1.5 s) and ``getStats`` read four
-    name-mangled counters that its own RTP loop would update; here they are read from the
-    slot's :class:`~rooms.fanout.Output` when a report is due, so the hot loop only bumps
-    its own integers. The NTP time is the wall-clock time the last packet left, paired with
-    that packet's RTP timestamp, as aiortc does.
-    """
-
-    _fast_output: Output
-
-    @property
-    def _RTCRtpSender__packet_count(self) -> int:
-        return self._fast_output.packets
-
-    @property
-    def _RTCRtpSender__octet_count(self) -> int:
-        return self._fast_output.octets
-
-    @property
-    def _RTCRtpSender__rtp_timestamp(self) -> int:
-        return self._fast_output.last_ts or 0
-
-    @property
-    def _RTCRtpSender__ntp_timestamp(self) -> int:
-        sent_at = self._fast_output.sent_at
-        return int((sent_at + NTP_EPOCH_OFFSET) * (1 << 32)) if sent_at else 0
-
-
 def send_from_fanout(
     sender: RTCRtpSender, output: Output, link_of: Callable[[RTCDtlsTransport], Link]
 ) -> None:
-    """Make ``output`` carry ``sender``'s stream once aiortc starts the sender."""
-    sender.__class__ = _ReportingSender
-    sender._fast_output = output  # type: ignore[attr-defined]
+    """Make ``output`` carry ``sender``'s stream once aiortc starts the sender.
+
+    aiortc's own RTCP loop for the sender is replaced by an idle one: its sender reports
+    (every 0.5-1.5 s per stream, from counters its RTP loop would keep) are sent by the
+    relay instead, for all of a listener's streams at once (``fanout.sender_reports``).
+    """
     original = sender.send
 
     async def send(parameters: RTCRtpSendParameters) -> None:
@@ -163,7 +134,15 @@ def send_from_fanout(
         if output.link is None:
             output.start(link_of(sender.transport), stream_params(parameters))
 
+    async def run_rtcp() -> None:
+        # RTCRtpSender.stop() waits for these two events of its RTCP loop.
+        sender._RTCRtpSender__rtcp_started.set()  # type: ignore[attr-defined]
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.get_running_loop().create_future()
+        sender._RTCRtpSender__rtcp_exited.set()  # type: ignore[attr-defined]
+
     sender.send = send  # type: ignore[method-assign]
+    sender._run_rtcp = run_rtcp  # type: ignore[method-assign]
 
 
 def stream_params(parameters: RTCRtpSendParameters) -> StreamParams:
@@ -175,6 +154,7 @@ def stream_params(parameters: RTCRtpSendParameters) -> StreamParams:
     return StreamParams(
         ssrc=ssrc,
         payload_type=payload_type,
+        cname=parameters.rtcp.cname,
         mid=parameters.muxId or None,
         mid_id=ids.get(MID_URI),
         level_id=ids.get(LEVEL_URI),
@@ -186,37 +166,30 @@ def open_link(dtls: RTCDtlsTransport) -> Link:
 
     Call once DTLS is connected. The socket is a duplicate of the pair's (same kernel
     socket and buffer, so packets leave from the address the listener's ICE agent knows);
-    the caller closes the link when the connection goes.
+    the caller closes the link when the connection goes. Every datagram the listener sends
+    on the pair (media, RTCP, DTLS, STUN) marks it alive.
     """
-    pair = _selected_pair(dtls)
-    protocol = pair.protocol
-    sock = socket.socket(fileno=os.dup(protocol.transport.get_extra_info("socket").fileno()))
-    sock.setblocking(False)
-    link = Link(dtls._tx_srtp.protect, sock, pair.remote_addr)
-    received = protocol.datagram_received
-
-    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
-        link.touch()
-        received(data, addr)
-
-    protocol.datagram_received = datagram_received
-    return link
-
-
-def _selected_pair(dtls: RTCDtlsTransport) -> Any:
-    """aioice's nominated ``CandidatePair`` for RTP (component 1)."""
     connection = dtls.transport._connection
     pair = connection._nominated.get(1)
     if pair is None:
         raise ConnectionError("ICE has no selected candidate pair")
-    return pair
+    protocol = pair.protocol
+    sock = socket.socket(fileno=os.dup(protocol.transport.get_extra_info("socket").fileno()))
+    sock.setblocking(False)
+    srtp = dtls._tx_srtp
 
+    def probe() -> None:
+        """A consent request (RFC 7675) whose answer only needs to arrive, not be matched."""
+        request = connection.build_request(pair, nominate=False)
+        request.add_message_integrity(str(connection.remote_password).encode())
+        protocol.send_stun(request, pair.remote_addr)
 
-def set_consent_interval(seconds: int) -> None:
-    """How often aioice checks consent (RFC 7675) on every connection of this process.
+    link = Link(sock, pair.remote_addr, srtp.protect, srtp.protect_rtcp, probe)
+    received = protocol.datagram_received
 
-    aioice reads the module constant at each check (0.8-1.2 times it); the default is 5 s
-    with 6 failures to give up (about 30 s). The relay wants answers often enough that a
-    listener silent for a few seconds is surely gone.
-    """
-    aioice.ice.CONSENT_INTERVAL = seconds
+    def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+        link.touch()
+        received(data, addr)
+
+    protocol.datagram_received = datagram_received  # type: ignore[method-assign]
+    return link
