@@ -74,6 +74,25 @@ class StreamParams:
     level_id: int | None = None  # urn:ietf:params:rtp-hdrext:ssrc-audio-level
 
 
+class Sealer(Protocol):
+    """A listener's outbound SRTP session, protecting in place (``rtp_hook.SrtpSealer``).
+
+    The packet is written at the start of ``view`` (``data`` is the same memory), its
+    length put in ``length[0]``; ``seal(state, data, length)`` protects it there (0 when
+    done) and leaves the new length in ``length[0]``; the result is read from ``sealed``.
+    A plain C call: this runs once per listener per packet.
+    """
+
+    view: Any
+    sealed: Any
+    data: Any
+    length: Any
+    state: Any
+    seal: Callable[[Any, Any, Any], int]
+
+    def protect_rtcp(self, packet: bytes) -> bytes: ...
+
+
 class Link:
     """One listener's peer connection as the fan-out sees it: how to protect, where to send.
 
@@ -91,25 +110,18 @@ class Link:
         "heard_at",
         "probe",
         "probed_at",
-        "protect",
-        "protect_rtcp",
         "report_at",
         "sent",
         "sock",
+        "srtp",
     )
 
     def __init__(
-        self,
-        sock: socket.socket,
-        addr: tuple[str, int],
-        protect: Callable[[bytes], bytes],
-        protect_rtcp: Callable[[bytes], bytes],
-        probe: Callable[[], None],
+        self, sock: socket.socket, addr: tuple[str, int], srtp: Sealer, probe: Callable[[], None]
     ) -> None:
         self.sock = sock
         self.addr = addr
-        self.protect = protect
-        self.protect_rtcp = protect_rtcp
+        self.srtp = srtp
         self.probe = probe
         self.cname = ""
         self.sent = 0
@@ -123,7 +135,7 @@ class Link:
 
     def send_rtcp(self, packet: bytes) -> None:
         try:
-            self.sock.sendto(self.protect_rtcp(packet), self.addr)
+            self.sock.sendto(self.srtp.protect_rtcp(packet), self.addr)
         except OSError:  # a full buffer: the next report will do
             self.dropped += 1
 
@@ -144,6 +156,7 @@ class Output:
     __slots__ = (
         "extension",
         "first_byte",
+        "head",
         "last_ts",
         "level_at",
         "link",
@@ -166,6 +179,7 @@ class Output:
         self.first_byte = 0x80
         self.payload_type = 0
         self.extension = bytearray()
+        self.head = 12  # header length with extensions
         self.level_at = -1
         self.seq = random.randrange(1 << 15)  # lower half: no early rollover (see aiortc)
         self.offset = 0
@@ -188,6 +202,7 @@ class Output:
         link.cname = params.cname or link.cname
         self.payload_type = params.payload_type & 0x7F
         self.extension, self.level_at = _extension_block(params)
+        self.head = 12 + len(self.extension)
         self.first_byte = 0x90 if self.extension else 0x80
         self.link = link
 
@@ -232,7 +247,7 @@ def _extension_block(params: StreamParams) -> tuple[bytearray, int]:
     level_at = -1
     if params.level_id:
         elements += bytes((params.level_id << 4, 0x7F))
-        level_at = 12 + 4 + 1
+        level_at = 4 + 1  # in the block, after its 4-byte header and the element's id
     if params.mid_id and params.mid:
         mid = params.mid.encode()
         elements += bytes(((params.mid_id << 4) | (len(mid) - 1),)) + mid
@@ -245,8 +260,13 @@ def _extension_block(params: StreamParams) -> tuple[bytearray, int]:
 def send_to_all(
     outputs: Sequence[Output], payload: bytes, level: int, marker: int, pts: int, now: float
 ) -> tuple[int, int]:
-    """The hot loop: one packet to each output. Returns (sent, dropped)."""
-    pack = _FIXED.pack
+    """The hot loop: one packet to each output. Returns (sent, dropped).
+
+    Each packet is written straight into its listener's SRTP buffer (header, extensions,
+    payload), protected there and sent: no intermediate ``bytes`` but the one handed to
+    ``sendto``.
+    """
+    pack_into = _FIXED.pack_into
     octets = len(payload)
     sent = dropped = 0
     for out in outputs:
@@ -259,13 +279,23 @@ def send_to_all(
             mark = 0x80
         seq = (out.seq + 1) & 0xFFFF
         ts = (pts + out.offset) & 0xFFFFFFFF
-        extension = out.extension
-        if out.level_at > 0:
-            extension[out.level_at - 12] = level
-        data = pack(out.first_byte, mark | out.payload_type, seq, ts, out.ssrc)
+        srtp = link.srtp
+        view = srtp.view
+        head = out.head
+        pack_into(view, 0, out.first_byte, mark | out.payload_type, seq, ts, out.ssrc)
+        if head > 12:
+            extension = out.extension
+            if out.level_at > 0:
+                extension[out.level_at] = level
+            view[12:head] = extension
+        length = srtp.length
+        length[0] = end = head + octets
         try:
-            link.sock.sendto(link.protect(data + extension + payload), link.addr)
-        except OSError:  # a full buffer (BlockingIOError) or a vanished route
+            view[head:end] = payload  # too long for the buffer: ValueError
+            if srtp.seal(srtp.state, srtp.data, length):
+                raise ValueError("SRTP refused the packet")
+            link.sock.sendto(srtp.sealed[: length[0]], link.addr)
+        except (OSError, ValueError):  # a full buffer (BlockingIOError), a vanished route
             link.dropped += 1
             dropped += 1
             continue

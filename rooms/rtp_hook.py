@@ -44,6 +44,9 @@ from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import RtpPacket
+from pylibsrtp import Session
+from pylibsrtp._binding import ffi as _ffi
+from pylibsrtp._binding import lib as _lib
 
 from rooms.fanout import Link, Output, StreamParams
 
@@ -53,6 +56,9 @@ SILENCE_LEVEL = 127  # -127 dBov: what "no audio level" means
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+BUFFER_BYTES = 2048  # an Opus packet (at most 1275 bytes) with header, extensions, trailer
+SRTP_TRAILER_BYTES = 144  # pylibsrtp's SRTP_MAX_TRAILER_LEN
 
 RtpSink = Callable[[RtpPacket], None]
 
@@ -90,6 +96,32 @@ def opus_packet(payload: bytes, pts: int) -> av.Packet:
 
 
 # ---------------------------------------------------------------- sending (the fast path)
+
+
+class SrtpSealer:
+    """One outbound SRTP session of aiortc's, protecting packets in place.
+
+    ``pylibsrtp.Session.protect`` copies the packet into its buffer, protects it there and
+    copies it out: a good part of a fast-path send. The fan-out writes each packet straight
+    into this buffer instead and calls libsrtp's ``srtp_protect`` (through pylibsrtp's own
+    cffi binding) on it. The session object is kept: it owns the libsrtp state.
+    """
+
+    __slots__ = ("_session", "data", "length", "seal", "sealed", "state", "view")
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.state = session._srtp[0]
+        self.data = _ffi.new("char[]", BUFFER_BYTES)
+        # Writes go through a view that leaves room for the SRTP trailer (a packet that
+        # would not fit fails to be written); the protected packet is read from all of it.
+        self.view = _ffi.buffer(self.data, BUFFER_BYTES - SRTP_TRAILER_BYTES)
+        self.sealed = _ffi.buffer(self.data)
+        self.length = _ffi.new("int *")
+        self.seal = _lib.srtp_protect
+
+    def protect_rtcp(self, packet: bytes) -> bytes:
+        return self._session.protect_rtcp(packet)
 
 
 class IdleTrack(MediaStreamTrack):
@@ -176,7 +208,6 @@ def open_link(dtls: RTCDtlsTransport) -> Link:
     protocol = pair.protocol
     sock = socket.socket(fileno=os.dup(protocol.transport.get_extra_info("socket").fileno()))
     sock.setblocking(False)
-    srtp = dtls._tx_srtp
 
     def probe() -> None:
         """A consent request (RFC 7675) whose answer only needs to arrive, not be matched."""
@@ -184,7 +215,7 @@ def open_link(dtls: RTCDtlsTransport) -> Link:
         request.add_message_integrity(str(connection.remote_password).encode())
         protocol.send_stun(request, pair.remote_addr)
 
-    link = Link(sock, pair.remote_addr, srtp.protect, srtp.protect_rtcp, probe)
+    link = Link(sock, pair.remote_addr, SrtpSealer(dtls._tx_srtp), probe)
     received = protocol.datagram_received
 
     def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
