@@ -201,10 +201,7 @@ def open_link(dtls: RTCDtlsTransport) -> Link:
     the caller closes the link when the connection goes. Every datagram the listener sends
     on the pair (media, RTCP, DTLS, STUN) marks it alive.
     """
-    connection = dtls.transport._connection
-    pair = connection._nominated.get(1)
-    if pair is None:
-        raise ConnectionError("ICE has no selected candidate pair")
+    connection, pair = _selected_pair(dtls)
     protocol = pair.protocol
     sock = socket.socket(fileno=os.dup(protocol.transport.get_extra_info("socket").fileno()))
     sock.setblocking(False)
@@ -216,11 +213,40 @@ def open_link(dtls: RTCDtlsTransport) -> Link:
         protocol.send_stun(request, pair.remote_addr)
 
     link = Link(sock, pair.remote_addr, SrtpSealer(dtls._tx_srtp), probe)
-    received = protocol.datagram_received
 
-    def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+    def touch(data: bytes, addr: tuple[Any, ...], received: DatagramSink) -> None:
         link.touch()
         received(data, addr)
 
-    protocol.datagram_received = datagram_received  # type: ignore[method-assign]
+    tap_datagrams(dtls, touch)
     return link
+
+
+DatagramSink = Callable[[bytes, tuple[Any, ...]], None]
+DatagramHook = Callable[[bytes, tuple[Any, ...], DatagramSink], None]
+
+
+def tap_datagrams(dtls: RTCDtlsTransport, hook: DatagramHook) -> Any:
+    """Every datagram arriving on the selected pair goes to ``hook(data, addr, received)``
+    first, which passes it on to aiortc by calling ``received(data, addr)`` (or not).
+
+    Returns the pair's socket (an ``asyncio`` transport socket: ``fileno()`` and options).
+    Call once ICE has selected a pair.
+    """
+    protocol = _selected_pair(dtls)[1].protocol
+    received = protocol.datagram_received
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        hook(data, addr, received)
+
+    protocol.datagram_received = datagram_received
+    return protocol.transport.get_extra_info("socket")
+
+
+def _selected_pair(dtls: RTCDtlsTransport) -> tuple[Any, Any]:
+    """aioice's ``Connection`` and its nominated ``CandidatePair`` for RTP (component 1)."""
+    connection = dtls.transport._connection
+    pair = connection._nominated.get(1)
+    if pair is None:
+        raise ConnectionError("ICE has no selected candidate pair")
+    return connection, pair
