@@ -99,7 +99,8 @@ class Link:
     ``sock`` is the listener's own UDP socket (a duplicate of the selected candidate pair's
     socket descriptor, non-blocking), so a full kernel buffer shows as ``BlockingIOError``
     for this listener only. ``heard_at`` is when the listener last sent us anything;
-    ``probe`` asks it for a sign of life (an ICE consent request, RFC 7675).
+    ``probe`` asks it for a sign of life (an ICE consent request, RFC 7675); ``follow``
+    moves the link to the pair ICE selected last.
     """
 
     __slots__ = (
@@ -107,6 +108,7 @@ class Link:
         "closed",
         "cname",
         "dropped",
+        "follow",
         "heard_at",
         "probe",
         "probed_at",
@@ -123,6 +125,7 @@ class Link:
         self.addr = addr
         self.srtp = srtp
         self.probe = probe
+        self.follow: Callable[[], None] = lambda: None  # see rtp_hook.open_link
         self.cname = ""
         self.sent = 0
         self.dropped = 0

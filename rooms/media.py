@@ -580,6 +580,7 @@ class RelayMediaService:
                 self._spawn(room, self._drop_gone(peer))
                 continue
             for link in peer.links.values():
+                _quietly(link.follow)
                 if silent > PROBE_AFTER and now - link.probed_at >= PROBE_EVERY:
                     link.probed_at = now
                     _quietly(link.probe)

@@ -196,51 +196,72 @@ def stream_params(parameters: RTCRtpSendParameters) -> StreamParams:
 def open_link(dtls: RTCDtlsTransport) -> Link:
     """The fan-out's way to one listener: SRTP session and selected candidate pair.
 
-    Call once DTLS is connected. The socket is a duplicate of the pair's (same kernel
-    socket and buffer, so packets leave from the address the listener's ICE agent knows);
-    the caller closes the link when the connection goes. Every datagram the listener sends
-    on the pair (media, RTCP, DTLS, STUN) marks it alive.
+    Call once DTLS is connected; the caller closes the link when the connection goes. The
+    link's socket is a duplicate of the selected pair's (same kernel socket and buffer, so
+    packets leave from the address the listener's ICE agent knows). aioice may still
+    switch pairs just after ICE completes (a later nominated pair wins), so
+    ``link.follow()`` (called every few hundred ms) moves the link to the current one.
+    Every datagram the listener sends us, on any of our candidates (media, RTCP, DTLS,
+    STUN), marks it alive.
     """
     connection, pair = _selected_pair(dtls)
-    protocol = pair.protocol
-    sock = socket.socket(fileno=os.dup(protocol.transport.get_extra_info("socket").fileno()))
-    sock.setblocking(False)
+    link = Link(_dup(pair), pair.remote_addr, SrtpSealer(dtls._tx_srtp), lambda: None)
+    current = pair
+
+    def follow() -> None:
+        nonlocal current
+        pair = connection._nominated.get(1)
+        if pair is not None and pair is not current and not link.closed:
+            current = pair
+            link.sock.close()
+            link.sock, link.addr = _dup(pair), pair.remote_addr
 
     def probe() -> None:
         """A consent request (RFC 7675) whose answer only needs to arrive, not be matched."""
-        request = connection.build_request(pair, nominate=False)
+        request = connection.build_request(current, nominate=False)
         request.add_message_integrity(str(connection.remote_password).encode())
-        protocol.send_stun(request, pair.remote_addr)
+        current.protocol.send_stun(request, current.remote_addr)
 
-    link = Link(sock, pair.remote_addr, SrtpSealer(dtls._tx_srtp), probe)
-
-    def touch(data: bytes, addr: tuple[Any, ...], received: DatagramSink) -> None:
+    def touch(data: bytes, addr: tuple[Any, ...], received: DatagramSink, sock: Any) -> None:
         link.touch()
         received(data, addr)
 
+    link.follow, link.probe = follow, probe
     tap_datagrams(dtls, touch)
     return link
 
 
+def _dup(pair: Any) -> socket.socket:
+    fileno = pair.protocol.transport.get_extra_info("socket").fileno()
+    sock = socket.socket(fileno=os.dup(fileno))
+    sock.setblocking(False)
+    return sock
+
+
 DatagramSink = Callable[[bytes, tuple[Any, ...]], None]
-DatagramHook = Callable[[bytes, tuple[Any, ...], DatagramSink], None]
+# hook(data, addr, received, sock): pass on with received(data, addr), or drop.
+DatagramHook = Callable[[bytes, tuple[Any, ...], DatagramSink, Any], None]
 
 
-def tap_datagrams(dtls: RTCDtlsTransport, hook: DatagramHook) -> Any:
-    """Every datagram arriving on the selected pair goes to ``hook(data, addr, received)``
-    first, which passes it on to aiortc by calling ``received(data, addr)`` (or not).
-
-    Returns the pair's socket (an ``asyncio`` transport socket: ``fileno()`` and options).
-    Call once ICE has selected a pair.
+def tap_datagrams(dtls: RTCDtlsTransport, hook: DatagramHook) -> None:
+    """Every datagram arriving on any of the connection's local candidates goes to
+    ``hook(data, addr, received, sock)`` first, which passes it on to aiortc by calling
+    ``received(data, addr)`` (or not); ``sock`` is the socket it came in on (an ``asyncio``
+    transport socket: ``fileno()`` and options).
     """
-    protocol = _selected_pair(dtls)[1].protocol
-    received = protocol.datagram_received
+    for protocol in dtls.transport._connection._protocols:
+        received = protocol.datagram_received
+        sock = protocol.transport.get_extra_info("socket")
 
-    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
-        hook(data, addr, received)
+        def datagram_received(
+            data: bytes,
+            addr: tuple[Any, ...],
+            received: DatagramSink = received,
+            sock: Any = sock,
+        ) -> None:
+            hook(data, addr, received, sock)
 
-    protocol.datagram_received = datagram_received
-    return protocol.transport.get_extra_info("socket")
+        protocol.datagram_received = datagram_received
 
 
 def _selected_pair(dtls: RTCDtlsTransport) -> tuple[Any, Any]:

@@ -298,7 +298,7 @@ async def test_relay_benchmark(make_settings: Callable[..., Settings], tmp_path:
         **settings_env(make_settings(log_level="WARNING", rate_room_join="100000/minute")),
         "EPHEMERA_NODE_ID": "bench",
     }
-    log = tmp_path / "generators.log"
+    log = Path(os.environ.get("BENCH_LOG_DIR", tmp_path)) / "relay-generators.log"
     started = time.monotonic()
     print(
         f"\nrelay benchmark ({'quick' if QUICK else 'full'}; {SPEAKERS} speakers; generator "

@@ -144,7 +144,7 @@ async def peer_to_peer(seconds: float) -> list[float]:
     """The same measurement between two aiortc connections, without a server."""
     a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     b = RtcPeer(lambda m: asyncio.sleep(0), decode=False)
-    counter = SocketCounter()
+    counter = SocketCounter(sample_every=1)
     counter.attach(b)
     a.addTrack(StampedPackets())
     b.pc.addTransceiver("audio", direction="recvonly")
@@ -167,11 +167,12 @@ async def peer_to_peer(seconds: float) -> list[float]:
 class SocketCounter:
     """Counts one listener's RTP packets at its socket; samples latency (see module doc)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sample_every: int = SAMPLE_EVERY) -> None:
+        self.sample_every = sample_every
         self.packets = 0
         self.first_at: float | None = None  # time.monotonic() of the first RTP datagram
         self.latencies_ms: list[float] = []
-        self._sock: Any = None
+        self._hooked = False
         self._arrivals: dict[tuple[int, int], float] = {}
 
     def attach(self, peer: RtcPeer) -> None:
@@ -180,9 +181,9 @@ class SocketCounter:
 
         @pc.on("iceconnectionstatechange")
         def on_ice() -> None:
-            if pc.iceConnectionState == "completed" and self._sock is None:
-                dtls = pc.getTransceivers()[0].receiver.transport
-                self._sock = tap_datagrams(dtls, self.on_datagram)
+            if pc.iceConnectionState == "completed" and not self._hooked:
+                self._hooked = True
+                tap_datagrams(pc.getTransceivers()[0].receiver.transport, self.on_datagram)
 
         original = peer._on_track
 
@@ -193,17 +194,19 @@ class SocketCounter:
         pc.remove_all_listeners("track")
         pc.on("track", on_track)
 
-    def on_datagram(self, data: bytes, addr: tuple[Any, ...], received: DatagramSink) -> None:
+    def on_datagram(
+        self, data: bytes, addr: tuple[Any, ...], received: DatagramSink, sock: Any
+    ) -> None:
         # RTP, not RTCP (RFC 5761: RTCP packet types 192-223 in the second byte).
         if 128 <= data[0] < 192 and not 192 <= data[1] <= 223 and len(data) >= 12:
             self.packets += 1
             if self.first_at is None:
                 self.first_at = time.monotonic()
             seq = (data[2] << 8) | data[3]
-            if seq % SAMPLE_EVERY:
+            if seq % self.sample_every:
                 return
             ssrc = int.from_bytes(data[8:12], "big")
-            self._arrivals[(ssrc, seq)] = self._kernel_time()
+            self._arrivals[(ssrc, seq)] = kernel_time(sock)
             if len(self._arrivals) > 1000:  # never decrypted (a closing connection)
                 self._arrivals.clear()
         received(data, addr)
@@ -218,13 +221,15 @@ class SocketCounter:
         taken, self.latencies_ms = self.latencies_ms, []
         return taken
 
-    def _kernel_time(self) -> float:
-        try:
-            raw = fcntl.ioctl(self._sock.fileno(), SIOCGSTAMP, bytes(16))
-        except OSError:
-            return time.time()
-        seconds, micros = struct.unpack("qq", raw)
-        return seconds + micros / 1e6
+
+def kernel_time(sock: Any) -> float:
+    """When the kernel received the datagram just read from ``sock`` (wall clock)."""
+    try:
+        raw = fcntl.ioctl(sock.fileno(), SIOCGSTAMP, bytes(16))
+    except OSError:
+        return time.time()
+    seconds, micros = struct.unpack("qq", raw)
+    return float(seconds + micros / 1e6)
 
 
 async def join_listener(ws_url: str, user: str) -> tuple[RoomClient, SocketCounter, float]:
