@@ -249,7 +249,8 @@ def tap_datagrams(dtls: RTCDtlsTransport, hook: DatagramHook) -> None:
     ``received(data, addr)`` (or not); ``sock`` is the socket it came in on (an ``asyncio``
     transport socket: ``fileno()`` and options).
     """
-    for protocol in dtls.transport._connection._protocols:
+    protocols: list[Any] = dtls.transport._connection._protocols
+    for protocol in protocols:
         received = protocol.datagram_received
         sock = protocol.transport.get_extra_info("socket")
 
