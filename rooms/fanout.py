@@ -34,7 +34,9 @@ log = structlog.get_logger(__name__)
 
 CLOCK_RATE = 48000
 FRAME_SAMPLES = 960  # 20 ms: the smallest step between two packets of one stream
-CHUNK = 64  # listeners per slice of a pass (about half a millisecond of work)
+CHUNK = 32  # listeners sent to between two looks at the clock
+SLICE_SECONDS = 0.002  # at most this much fan-out before the event loop gets control back
+MAX_DELAY = 0.1  # a packet not sent this long after it arrived is dropped
 NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 _FIXED = struct.Struct("!BBHII")  # version/extension bit, marker/payload type, seq, ts, ssrc
@@ -329,7 +331,7 @@ def _rebase(out: Output, pts: int, now: float) -> None:
 
 @dataclass
 class _Job:
-    outputs: list[Output]
+    outputs: Sequence[Output]
     start: int
     payload: bytes
     level: int
@@ -337,18 +339,27 @@ class _Job:
     pts: int
     now: float
     counters: Counters
+    snapshot: bool = False  # outputs is our own copy, not the source's live list
 
 
 class FanOut:
-    """Runs passes in arrival order, a chunk of listeners at a time.
+    """Runs passes in arrival order, ``chunk`` listeners at a time, yielding to the event
+    loop after ``slice_seconds`` of work.
 
-    A pass that fits in one chunk and finds nothing queued runs at once (the common case in
-    small rooms: no scheduling at all). Otherwise it is queued and the loop gets control
-    back after every chunk.
+    A pass starts at once when nothing is queued (in small rooms it simply completes: no
+    scheduling at all); whatever is left after a slice waits for the next turn of the event
+    loop, behind which joins, signaling and other rooms' packets get their turn. A packet
+    still waiting after ``max_delay`` seconds (the process cannot keep up, or is starved of
+    CPU) is dropped for the listeners it has not reached: late audio is worth less than
+    current audio, and the backlog stays bounded.
     """
 
-    def __init__(self, chunk: int = CHUNK) -> None:
+    def __init__(
+        self, chunk: int = CHUNK, slice_seconds: float = SLICE_SECONDS, max_delay: float = MAX_DELAY
+    ) -> None:
         self.chunk = chunk
+        self.slice_seconds = slice_seconds
+        self.max_delay = max_delay
         self._jobs: deque[_Job] = deque()
         self._scheduled = False
 
@@ -365,35 +376,52 @@ class FanOut:
         pts: int,
         counters: Counters,
     ) -> None:
-        now = time.time()
-        if not self._jobs and len(outputs) <= self.chunk:
-            sent, dropped = send_to_all(outputs, payload, level, marker, pts, now)
-            counters.forwarded += sent
-            counters.dropped += dropped
+        job = _Job(outputs, 0, payload, level, marker, pts, time.time(), counters)
+        if self._jobs:
+            # Slots may be attached or detached before its turn: take a snapshot.
+            job.outputs, job.snapshot = list(outputs), True
+            self._jobs.append(job)
             return
-        # A snapshot: slots may be attached or detached while the pass is in progress.
-        self._jobs.append(_Job(list(outputs), 0, payload, level, marker, pts, now, counters))
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._run)
+        self._jobs.append(job)
+        self._work()
 
-    def _run(self) -> None:
-        job = self._jobs[0]
-        end = job.start + self.chunk
+    def _turn(self) -> None:
+        self._scheduled = False
+        self._work()
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        deadline = time.perf_counter() + self.slice_seconds
         try:
-            sent, dropped = send_to_all(
-                job.outputs[job.start : end], job.payload, job.level, job.marker, job.pts, job.now
-            )
+            while jobs:
+                job = jobs[0]
+                if time.time() - job.now > self.max_delay:
+                    job.counters.dropped += len(job.outputs) - job.start
+                    jobs.popleft()
+                    continue
+                end = job.start + self.chunk
+                sent, dropped = send_to_all(
+                    job.outputs[job.start : end],
+                    job.payload,
+                    job.level,
+                    job.marker,
+                    job.pts,
+                    job.now,
+                )
+                job.counters.forwarded += sent
+                job.counters.dropped += dropped
+                job.start = end
+                if end >= len(job.outputs):
+                    jobs.popleft()
+                if time.perf_counter() > deadline:
+                    break
         except Exception:  # never stall every room of the process on one bad packet
             log.exception("relay.fanout_failed")
-            sent, dropped, end = 0, 0, len(job.outputs)
-        job.counters.forwarded += sent
-        job.counters.dropped += dropped
-        if end >= len(job.outputs):
-            self._jobs.popleft()
-        else:
-            job.start = end
-        if self._jobs:
-            asyncio.get_running_loop().call_soon(self._run)
-        else:
-            self._scheduled = False
+            jobs.popleft()
+        if jobs:
+            head = jobs[0]
+            if not head.snapshot:  # the pass started inline and goes on later
+                head.outputs, head.start, head.snapshot = list(head.outputs[head.start :]), 0, True
+            if not self._scheduled:
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._turn)
