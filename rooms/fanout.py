@@ -37,6 +37,7 @@ FRAME_SAMPLES = 960  # 20 ms: the smallest step between two packets of one strea
 CHUNK = 32  # listeners sent to between two looks at the clock
 SLICE_SECONDS = 0.002  # at most this much fan-out before the event loop gets control back
 MAX_DELAY = 0.1  # a packet not sent this long after it arrived is dropped
+FAIR_SECONDS = 5.0  # after such a drop, passes rotate their starting listener this long
 NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 _FIXED = struct.Struct("!BBHII")  # version/extension bit, marker/payload type, seq, ts, ssrc
@@ -351,7 +352,10 @@ class FanOut:
     loop, behind which joins, signaling and other rooms' packets get their turn. A packet
     still waiting after ``max_delay`` seconds (the process cannot keep up, or is starved of
     CPU) is dropped for the listeners it has not reached: late audio is worth less than
-    current audio, and the backlog stays bounded.
+    current audio, and the backlog stays bounded. Passes normally go through the listeners
+    in the same order (each listener's delay stays steady: no added jitter); for a while
+    after such a drop they start at a different listener each time, so the losses are
+    shared instead of falling on the listeners that joined last.
     """
 
     def __init__(
@@ -362,6 +366,8 @@ class FanOut:
         self.max_delay = max_delay
         self._jobs: deque[_Job] = deque()
         self._scheduled = False
+        self._fair_until = 0.0
+        self._turns = 0
 
     @property
     def pending(self) -> int:
@@ -376,10 +382,17 @@ class FanOut:
         pts: int,
         counters: Counters,
     ) -> None:
-        job = _Job(outputs, 0, payload, level, marker, pts, time.time(), counters)
+        now = time.time()
+        job = _Job(outputs, 0, payload, level, marker, pts, now, counters)
+        if now < self._fair_until and len(outputs) > self.chunk:
+            # Overloaded: passes start at a different listener each time, so the packets
+            # dropped for being late are not always those of the listeners listed last.
+            self._turns += 1
+            cut = (self._turns * 7919) % len(outputs)
+            job.outputs, job.snapshot = [*outputs[cut:], *outputs[:cut]], True
         if self._jobs:
-            # Slots may be attached or detached before its turn: take a snapshot.
-            job.outputs, job.snapshot = list(outputs), True
+            if not job.snapshot:  # slots may come and go before its turn
+                job.outputs, job.snapshot = list(outputs), True
             self._jobs.append(job)
             return
         self._jobs.append(job)
@@ -398,6 +411,7 @@ class FanOut:
                 if time.time() - job.now > self.max_delay:
                     job.counters.dropped += len(job.outputs) - job.start
                     jobs.popleft()
+                    self._fair_until = time.time() + FAIR_SECONDS
                     continue
                 end = job.start + self.chunk
                 sent, dropped = send_to_all(

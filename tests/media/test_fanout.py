@@ -220,6 +220,19 @@ async def test_a_backlog_is_dropped_not_queued_forever(new_listener: NewListener
     await asyncio.sleep(0.05)
     assert counters.take() == (1, 7) and fanout.pending == 0
 
+    # Overloaded now: the next passes start at a different listener each time.
+    firsts = set()
+    for n in range(8):
+        fanout.push(outputs, b"c" * 40, 127, 0, 960 * (n + 2), counters)
+        firsts.add(next(out.ssrc for out in outputs if out.sent_at == fanout_now(outputs)))
+        time.sleep(0.02)  # noqa: ASYNC251
+        await asyncio.sleep(0.01)
+    assert len(firsts) > 1
+
+
+def fanout_now(outputs: list[Output]) -> float:
+    return max(out.sent_at for out in outputs)
+
 
 async def test_a_small_pass_runs_at_once() -> None:
     fanout, counters = FanOut(chunk=4), Counters()
