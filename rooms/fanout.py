@@ -41,6 +41,8 @@ FAIR_SECONDS = 5.0  # after such a drop, passes rotate their starting listener t
 NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 _FIXED = struct.Struct("!BBHII")  # version/extension bit, marker/payload type, seq, ts, ssrc
+_VARYING = struct.Struct("!BHI")  # from byte 1: marker/payload type, seq, ts
+_BYTES = [bytes((n,)) for n in range(256)]
 _ONE_BYTE_PROFILE = b"\xbe\xde"  # RFC 8285 one-byte header extensions
 
 
@@ -77,21 +79,30 @@ class StreamParams:
     level_id: int | None = None  # urn:ietf:params:rtp-hdrext:ssrc-audio-level
 
 
-class Sealer(Protocol):
-    """A listener's outbound SRTP session, protecting in place (``rtp_hook.SrtpSealer``).
+class PacketBuffer(Protocol):
+    """Where one stream's packets are built and protected (``rtp_hook.SrtpBuffer``).
 
     The packet is written at the start of ``view`` (``data`` is the same memory), its
-    length put in ``length[0]``; ``seal(state, data, length)`` protects it there (0 when
-    done) and leaves the new length in ``length[0]``; the result is read from ``sealed``.
-    A plain C call: this runs once per listener per packet.
+    length put in ``length[0]``; the session's ``seal(state, data, length)`` protects it
+    there and leaves the new length in ``length[0]``; the result is read from ``sealed``.
+    SRTP leaves the header in clear, so the header written once stays for the next packet.
     """
 
     view: Any
     sealed: Any
     data: Any
     length: Any
+
+
+class Sealer(Protocol):
+    """A listener's outbound SRTP session, protecting in place (``rtp_hook.SrtpSealer``):
+    ``seal(state, data, length)`` is a plain C call (0 when done), once per listener per
+    packet."""
+
     state: Any
     seal: Callable[[Any, Any, Any], int]
+
+    def buffer(self) -> PacketBuffer: ...
 
     def protect_rtcp(self, packet: bytes) -> bytes: ...
 
@@ -160,7 +171,7 @@ class Output:
     """
 
     __slots__ = (
-        "extension",
+        "buffer",
         "first_byte",
         "head",
         "last_ts",
@@ -184,7 +195,7 @@ class Output:
         self.ssrc = 0
         self.first_byte = 0x80
         self.payload_type = 0
-        self.extension = bytearray()
+        self.buffer: PacketBuffer | None = None
         self.head = 12  # header length with extensions
         self.level_at = -1
         self.seq = random.randrange(1 << 15)  # lower half: no early rollover (see aiortc)
@@ -207,9 +218,13 @@ class Output:
         self.ssrc = params.ssrc
         link.cname = params.cname or link.cname
         self.payload_type = params.payload_type & 0x7F
-        self.extension, self.level_at = _extension_block(params)
-        self.head = 12 + len(self.extension)
-        self.first_byte = 0x90 if self.extension else 0x80
+        extension, level_at = _extension_block(params)
+        self.level_at = 12 + level_at if level_at > 0 else -1
+        self.head = 12 + len(extension)
+        self.first_byte = 0x90 if extension else 0x80
+        self.buffer = link.srtp.buffer()
+        _FIXED.pack_into(self.buffer.view, 0, self.first_byte, self.payload_type, 0, 0, self.ssrc)
+        self.buffer.view[12 : self.head] = extension
         self.link = link
 
     def stop(self) -> None:
@@ -268,11 +283,13 @@ def send_to_all(
 ) -> tuple[int, int]:
     """The hot loop: one packet to each output. Returns (sent, dropped).
 
-    Each packet is written straight into its listener's SRTP buffer (header, extensions,
-    payload), protected there and sent: no intermediate ``bytes`` but the one handed to
-    ``sendto``.
+    Each packet is written into its stream's own buffer, where the header and extensions
+    of the last one still are: the marker, payload type, sequence number and timestamp, the
+    audio level and the payload change. It is protected there and sent: no intermediate
+    ``bytes`` but the one handed to ``sendto``.
     """
-    pack_into = _FIXED.pack_into
+    pack_into = _VARYING.pack_into
+    level_byte = _BYTES[level]
     octets = len(payload)
     sent = dropped = 0
     for out in outputs:
@@ -285,22 +302,21 @@ def send_to_all(
             mark = 0x80
         seq = (out.seq + 1) & 0xFFFF
         ts = (pts + out.offset) & 0xFFFFFFFF
-        srtp = link.srtp
-        view = srtp.view
+        buffer: PacketBuffer = out.buffer  # type: ignore[assignment]
+        view = buffer.view
+        pack_into(view, 1, mark | out.payload_type, seq, ts)
+        at = out.level_at
+        if at > 0:
+            view[at : at + 1] = level_byte
         head = out.head
-        pack_into(view, 0, out.first_byte, mark | out.payload_type, seq, ts, out.ssrc)
-        if head > 12:
-            extension = out.extension
-            if out.level_at > 0:
-                extension[out.level_at] = level
-            view[12:head] = extension
-        length = srtp.length
+        length = buffer.length
         length[0] = end = head + octets
         try:
             view[head:end] = payload  # too long for the buffer: ValueError
-            if srtp.seal(srtp.state, srtp.data, length):
+            srtp = link.srtp
+            if srtp.seal(srtp.state, buffer.data, length):
                 raise ValueError("SRTP refused the packet")
-            link.sock.sendto(srtp.sealed[: length[0]], link.addr)
+            link.sock.sendto(buffer.sealed[: length[0]], link.addr)
         except (OSError, ValueError):  # a full buffer (BlockingIOError), a vanished route
             link.dropped += 1
             dropped += 1

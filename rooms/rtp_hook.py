@@ -98,27 +98,39 @@ def opus_packet(payload: bytes, pts: int) -> av.Packet:
 # ---------------------------------------------------------------- sending (the fast path)
 
 
+class SrtpBuffer:
+    """Memory where one stream's packets are built and protected (see ``SrtpSealer``)."""
+
+    __slots__ = ("data", "length", "sealed", "view")
+
+    def __init__(self) -> None:
+        self.data = _ffi.new("char[]", BUFFER_BYTES)
+        self.length = _ffi.new("int *")
+        # Writes go through a view that leaves room for the SRTP trailer (a packet that
+        # would not fit fails to be written); the protected packet is read from all of it.
+        self.view = _ffi.buffer(self.data, BUFFER_BYTES - SRTP_TRAILER_BYTES)
+        self.sealed = _ffi.buffer(self.data)
+
+
 class SrtpSealer:
     """One outbound SRTP session of aiortc's, protecting packets in place.
 
     ``pylibsrtp.Session.protect`` copies the packet into its buffer, protects it there and
     copies it out: a good part of a fast-path send. The fan-out writes each packet straight
-    into this buffer instead and calls libsrtp's ``srtp_protect`` (through pylibsrtp's own
-    cffi binding) on it. The session object is kept: it owns the libsrtp state.
+    into a buffer of its own (:class:`SrtpBuffer`, one per stream) and calls libsrtp's
+    ``srtp_protect`` (through pylibsrtp's own cffi binding) on it. The session object is
+    kept: it owns the libsrtp state.
     """
 
-    __slots__ = ("_session", "data", "length", "seal", "sealed", "state", "view")
+    __slots__ = ("_session", "seal", "state")
 
     def __init__(self, session: Session) -> None:
         self._session = session
         self.state = session._srtp[0]
-        self.data = _ffi.new("char[]", BUFFER_BYTES)
-        # Writes go through a view that leaves room for the SRTP trailer (a packet that
-        # would not fit fails to be written); the protected packet is read from all of it.
-        self.view = _ffi.buffer(self.data, BUFFER_BYTES - SRTP_TRAILER_BYTES)
-        self.sealed = _ffi.buffer(self.data)
-        self.length = _ffi.new("int *")
         self.seal = _lib.srtp_protect
+
+    def buffer(self) -> SrtpBuffer:
+        return SrtpBuffer()
 
     def protect_rtcp(self, packet: bytes) -> bytes:
         return self._session.protect_rtcp(packet)
