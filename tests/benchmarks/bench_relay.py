@@ -130,6 +130,15 @@ class Row:
         return self.forwarded_pps / max(self.cpu, 1e-3)
 
     @property
+    def expected_pps(self) -> float:
+        """Every speaker's 50 packets a second to every listener and every other speaker."""
+        return SPEAKERS * 50 * (self.listeners + SPEAKERS - 1)
+
+    @property
+    def kept_up(self) -> bool:
+        return self.forwarded_pps >= 0.9 * self.expected_pps
+
+    @property
     def generator_limited(self) -> bool:
         return (
             self.generator_cpu >= GENERATOR_FULL or self.delivered_pps < 0.95 * self.forwarded_pps
@@ -251,7 +260,7 @@ class Scenario:
             row = await self.measure()
             rows.append(row)
             print_row(row, baseline_ms)
-            if row.cpu >= TARGET_CPU - 0.06 or row.generator_limited:
+            if row.cpu >= TARGET_CPU - 0.06 or row.generator_limited or not row.kept_up:
                 return rows
             if target >= MAX_LISTENERS or time.monotonic() - began > BUDGET:
                 return rows
@@ -277,7 +286,8 @@ def print_row(row: Row, baseline_ms: float) -> None:
         f"forwarded {row.forwarded_pps:>6.0f} pkt/s = {row.per_cpu_second:>6.0f} per CPU-s, "
         f"delivered {row.delivered_pps:>6.0f} pkt/s; added latency p50 "
         f"{pct(lat, 0.5) - baseline_ms:.1f} p99 {pct(lat, 0.99) - baseline_ms:.1f} ms "
-        f"({len(lat)} samples); busiest generator {row.generator_cpu:.2f} core"
+        f"({len(lat)} samples){'' if row.kept_up else ' (fell behind)'}; "
+        f"busiest generator {row.generator_cpu:.2f} core"
         f"{' (the limit)' if row.generator_limited else ''}; rest of machine "
         f"{row.other_cpu:.2f} core",
         flush=True,
@@ -285,8 +295,8 @@ def print_row(row: Row, baseline_ms: float) -> None:
 
 
 def at_target(rows: list[Row]) -> Row:
-    """The step closest to the target load (the last one when none came near)."""
-    near = [r for r in rows if r.cpu >= TARGET_CPU - 0.15]
+    """The step that kept up closest to the target load (the last one when none did)."""
+    near = [r for r in rows if r.cpu >= TARGET_CPU - 0.15 and r.kept_up]
     return min(near, key=lambda r: abs(r.cpu - TARGET_CPU)) if near else rows[-1]
 
 

@@ -232,16 +232,24 @@ def kernel_time(sock: Any) -> float:
     return float(seconds + micros / 1e6)
 
 
+JOIN_TIMEOUT = 30.0
+
+
 async def join_listener(ws_url: str, user: str) -> tuple[RoomClient, SocketCounter, float]:
     """Join as a listener; seconds from opening the WebSocket to the first RTP datagram."""
     started = time.monotonic()
     client = RoomClient(ws_url, user, decode=False)
-    await client.connect()
-    counter = SocketCounter()
-    client.rtc = RtcPeer(client.send, decode=False, ice_servers=client.welcome["ice_servers"])
-    counter.attach(client.rtc)
-    await client.rtc.start()
-    await wait_for(lambda: counter.first_at is not None, 60, 0.005)
+    try:
+        await client.connect()
+        counter = SocketCounter()
+        rtc = RtcPeer(client.send, decode=False, ice_servers=client.welcome["ice_servers"])
+        client.rtc = rtc
+        counter.attach(rtc)
+        await rtc.start()
+        await wait_for(lambda: counter.first_at is not None, JOIN_TIMEOUT, 0.005)
+    except BaseException:
+        await client.close()
+        raise
     assert counter.first_at is not None
     return client, counter, counter.first_at - started
 
@@ -274,11 +282,15 @@ class Listeners:
 
     async def churn(self, ws_url: str, n: int, rate: float) -> list[float]:
         """``n`` joins arriving at ``rate`` per second whatever the server does (open loop);
-        each listener leaves once its first packet arrived."""
+        each listener leaves once its first packet arrived. A join with no audio within
+        ``JOIN_TIMEOUT`` counts as that long."""
 
         async def one(delay: float) -> float:
             await asyncio.sleep(delay)
-            client, _, seconds = await join_listener(ws_url, self.name())
+            try:
+                client, _, seconds = await join_listener(ws_url, self.name())
+            except Exception:
+                return JOIN_TIMEOUT
             await client.close()
             return seconds
 
