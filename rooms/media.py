@@ -571,17 +571,19 @@ class RelayMediaService:
         """Close participants that vanished without leaving, probe quiet ones, send the
         sender reports that are due."""
         now = time.monotonic()
+        limit = self.settings.relay_silence_seconds
+        probe_after = min(PROBE_AFTER, limit / 2)
         for peer in list(room.peers.values()):
             silent = peer.silent_for(now)
             if peer.closed:
                 continue
-            if silent > self.settings.relay_silence_seconds:
+            if silent > limit:
                 log.info("media.peer_silent", room=room.id, user=peer.user_id, seconds=silent)
                 self._spawn(room, self._drop_gone(peer))
                 continue
             for link in peer.links.values():
                 _quietly(link.follow)
-                if silent > PROBE_AFTER and now - link.probed_at >= PROBE_EVERY:
+                if silent > probe_after and now - link.probed_at >= PROBE_EVERY:
                     link.probed_at = now
                     _quietly(link.probe)
                 if now >= link.report_at:
