@@ -77,6 +77,7 @@ class Generator:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=self.log,
+            limit=64 * 1024 * 1024,  # an answer carries every latency sample of a window
         )
         self.pid = (await self.read())["pid"]
         return self
