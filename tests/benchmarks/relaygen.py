@@ -27,6 +27,7 @@ import struct
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -235,12 +236,21 @@ def kernel_time(sock: Any) -> float:
 JOIN_TIMEOUT = 30.0
 
 
-async def join_listener(ws_url: str, user: str) -> tuple[RoomClient, SocketCounter, float]:
-    """Join as a listener; seconds from opening the WebSocket to the first RTP datagram."""
+@dataclass
+class Join:
+    client: RoomClient
+    counter: SocketCounter
+    seconds: float  # from opening the WebSocket to the first RTP datagram
+    media_seconds: float  # from sending rtc.offer (after welcome) to the first RTP datagram
+
+
+async def join_listener(ws_url: str, user: str) -> Join:
+    """Join as a listener, until the first RTP packet arrives at the socket."""
     started = time.monotonic()
     client = RoomClient(ws_url, user, decode=False)
     try:
         await client.connect()
+        offered = time.monotonic()
         counter = SocketCounter()
         rtc = RtcPeer(client.send, decode=False, ice_servers=client.welcome["ice_servers"])
         client.rtc = rtc
@@ -251,7 +261,7 @@ async def join_listener(ws_url: str, user: str) -> tuple[RoomClient, SocketCount
         await client.close()
         raise
     assert counter.first_at is not None
-    return client, counter, counter.first_at - started
+    return Join(client, counter, counter.first_at - started, counter.first_at - offered)
 
 
 class Listeners:
@@ -273,26 +283,28 @@ class Listeners:
 
         async def one() -> float:
             async with gate:
-                client, counter, seconds = await join_listener(ws_url, self.name())
-            self.clients.append(client)
-            self.counters.append(counter)
-            return seconds
+                join = await join_listener(ws_url, self.name())
+            self.clients.append(join.client)
+            self.counters.append(join.counter)
+            return join.seconds
 
         return list(await asyncio.gather(*(one() for _ in range(n))))
 
-    async def churn(self, ws_url: str, n: int, rate: float) -> list[float]:
+    async def churn(self, ws_url: str, n: int, rate: float) -> list[tuple[float, float]]:
         """``n`` joins arriving at ``rate`` per second whatever the server does (open loop);
         each listener leaves once its first packet arrived. A join with no audio within
-        ``JOIN_TIMEOUT`` counts as that long."""
+        ``JOIN_TIMEOUT`` counts as that long. (total, media) seconds per join."""
 
-        async def one(delay: float) -> float:
+        async def one(delay: float) -> tuple[float, float]:
             await asyncio.sleep(delay)
             try:
-                client, _, seconds = await join_listener(ws_url, self.name())
-            except Exception:
-                return JOIN_TIMEOUT
-            await client.close()
-            return seconds
+                join = await join_listener(ws_url, self.name())
+            except Exception as exc:
+                print(f"join failed: {exc!r}", file=sys.stderr, flush=True)
+                return JOIN_TIMEOUT, JOIN_TIMEOUT
+            with contextlib.suppress(Exception):  # say, a server offer still in flight
+                await join.client.close()
+            return join.seconds, join.media_seconds
 
         return list(await asyncio.gather(*(one(i / rate) for i in range(n))))
 
