@@ -127,7 +127,6 @@ class Link:
         "probe",
         "probed_at",
         "report_at",
-        "sent",
         "sock",
         "srtp",
     )
@@ -141,7 +140,6 @@ class Link:
         self.probe = probe
         self.follow: Callable[[], None] = lambda: None  # see rtp_hook.open_link
         self.cname = ""
-        self.sent = 0
         self.dropped = 0
         self.heard_at = self.probed_at = time.monotonic()
         self.report_at = self.heard_at + 1.0  # a first report soon: receivers sync on it
@@ -171,10 +169,11 @@ class Output:
     """
 
     __slots__ = (
-        "buffer",
+        "data",
         "first_byte",
         "head",
         "last_ts",
+        "length",
         "level_at",
         "link",
         "octets",
@@ -182,11 +181,15 @@ class Output:
         "packets",
         "payload_type",
         "rebase",
+        "seal",
+        "sealed",
         "sent_at",
         "seq",
         "source",
         "ssrc",
+        "state",
         "stopped",
+        "view",
     )
 
     def __init__(self) -> None:
@@ -195,7 +198,14 @@ class Output:
         self.ssrc = 0
         self.first_byte = 0x80
         self.payload_type = 0
-        self.buffer: PacketBuffer | None = None
+        # The stream's packet buffer and the listener's SRTP session (see PacketBuffer and
+        # Sealer), flattened here: the hot loop reads them once per listener per packet.
+        self.view: Any = None
+        self.sealed: Any = None
+        self.data: Any = None
+        self.length: Any = None
+        self.state: Any = None
+        self.seal: Any = None
         self.head = 12  # header length with extensions
         self.level_at = -1
         self.seq = random.randrange(1 << 15)  # lower half: no early rollover (see aiortc)
@@ -206,10 +216,6 @@ class Output:
         self.packets = 0
         self.octets = 0
         self.stopped = False
-
-    @property
-    def queued(self) -> int:
-        return 0  # nothing ever waits per listener on the fast path
 
     def start(self, link: Link, params: StreamParams) -> None:
         """The sender negotiated: send from now on, with its SSRC, payload type and ids."""
@@ -222,9 +228,12 @@ class Output:
         self.level_at = 12 + level_at if level_at > 0 else -1
         self.head = 12 + len(extension)
         self.first_byte = 0x90 if extension else 0x80
-        self.buffer = link.srtp.buffer()
-        _FIXED.pack_into(self.buffer.view, 0, self.first_byte, self.payload_type, 0, 0, self.ssrc)
-        self.buffer.view[12 : self.head] = extension
+        buffer = link.srtp.buffer()
+        self.view, self.sealed = buffer.view, buffer.sealed
+        self.data, self.length = buffer.data, buffer.length
+        self.state, self.seal = link.srtp.state, link.srtp.seal
+        _FIXED.pack_into(self.view, 0, self.first_byte, self.payload_type, 0, 0, self.ssrc)
+        self.view[12 : self.head] = extension
         self.link = link
 
     def stop(self) -> None:
@@ -281,13 +290,9 @@ def _extension_block(params: StreamParams) -> tuple[bytearray, int]:
 def send_to_all(
     outputs: Sequence[Output], payload: bytes, level: int, marker: int, pts: int, now: float
 ) -> tuple[int, int]:
-    """The hot loop: one packet to each output. Returns (sent, dropped).
-
-    Each packet is written into its stream's own buffer, where the header and extensions
-    of the last one still are: the marker, payload type, sequence number and timestamp, the
-    audio level and the payload change. It is protected there and sent: no intermediate
-    ``bytes`` but the one handed to ``sendto``.
-    """
+    """The hot loop: one packet to each output; returns (sent, dropped). Each packet is
+    written into its stream's own buffer (the last one's header is still there), protected
+    there and sent: no ``bytes`` made but the one handed to ``sendto``."""
     pack_into = _VARYING.pack_into
     level_byte = _BYTES[level]
     octets = len(payload)
@@ -302,31 +307,23 @@ def send_to_all(
             mark = 0x80
         seq = (out.seq + 1) & 0xFFFF
         ts = (pts + out.offset) & 0xFFFFFFFF
-        buffer: PacketBuffer = out.buffer  # type: ignore[assignment]
-        view = buffer.view
+        view, at, head, length = out.view, out.level_at, out.head, out.length
         pack_into(view, 1, mark | out.payload_type, seq, ts)
-        at = out.level_at
         if at > 0:
             view[at : at + 1] = level_byte
-        head = out.head
-        length = buffer.length
         length[0] = end = head + octets
         try:
             view[head:end] = payload  # too long for the buffer: ValueError
-            srtp = link.srtp
-            if srtp.seal(srtp.state, buffer.data, length):
+            if out.seal(out.state, out.data, length):
                 raise ValueError("SRTP refused the packet")
-            link.sock.sendto(buffer.sealed[: length[0]], link.addr)
+            link.sock.sendto(out.sealed[: length[0]], link.addr)
         except (OSError, ValueError):  # a full buffer (BlockingIOError), a vanished route
             link.dropped += 1
             dropped += 1
             continue
-        out.seq = seq
-        out.last_ts = ts
-        out.sent_at = now
+        out.seq, out.last_ts, out.sent_at = seq, ts, now
         out.packets += 1
         out.octets += octets
-        link.sent += 1
         sent += 1
     return sent, dropped
 
