@@ -457,19 +457,32 @@ class RelayMediaService:
         log.info("media.source", room=room.id, user=peer.user_id, allowed=source.allowed)
         self._sync_room(room)
 
-    def _assign(self, peer: Peer) -> None:
-        """Point the peer's slots at the live sources; ask for more slots if short."""
+    def _assign(self, peer: Peer, *, add: bool = True) -> None:
+        """Point the peer's slots at the live sources; add slots if short.
+
+        Slots (transceivers) are added only by the holder of the peer's lock between two
+        negotiations (``add`` and a stable signaling state): aiortc fails an answer, or the
+        answer to its offer, if a transceiver appeared while it was in flight. Others
+        (``add=False``) leave it to the peer's renegotiation task, which takes the lock.
+        """
         missing = peer.room.relay.assign(peer.user_id, peer.slots)
-        if missing and not peer.closed:
-            for _ in range(missing):
-                self._add_slot(peer, "sendonly")
-            peer.room.relay.assign(peer.user_id, peer.slots)
-            peer.wants_offer = True
+        if not missing or peer.closed:
+            return
+        if not add:
             self._schedule(peer)
+            return
+        if peer.pc.signalingState != "stable":
+            return  # our offer awaits its answer: _answer comes back here
+        for _ in range(missing):
+            self._add_slot(peer, "sendonly")
+        peer.room.relay.assign(peer.user_id, peer.slots)
+        peer.wants_offer = True
+        self._schedule(peer)
 
     def _sync_room(self, room: RoomMedia) -> None:
+        """Sources changed: every peer's slots follow (new slots wait for its lock)."""
         for peer in list(room.peers.values()):
-            self._assign(peer)
+            self._assign(peer, add=False)
 
     def _schedule(self, peer: Peer) -> None:
         """Run a server offer for this peer in the background (callers must not wait)."""
@@ -482,6 +495,7 @@ class RelayMediaService:
             peer.dirty = False
             try:
                 async with peer.lock:
+                    self._assign(peer)
                     await self._negotiate(peer)
             except Exception as exc:  # a closed connection or socket: nothing to redo
                 log.warning("media.renegotiate_failed", user=peer.user_id, error=repr(exc))

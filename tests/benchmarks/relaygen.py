@@ -257,8 +257,12 @@ async def join_listener(ws_url: str, user: str) -> Join:
         counter.attach(rtc)
         await rtc.start()
         await wait_for(lambda: counter.first_at is not None, JOIN_TIMEOUT, 0.005)
-    except BaseException:
-        await client.close()
+    except BaseException as exc:
+        errors = [e for e in client.events if e.get("type") == "error"]
+        with contextlib.suppress(Exception):
+            await client.close()
+        if errors:
+            raise RuntimeError(f"the server said {errors}") from exc
         raise
     assert counter.first_at is not None
     return Join(client, counter, counter.first_at - started, counter.first_at - offered)

@@ -121,6 +121,27 @@ async def test_new_speaker_reaches_listeners_through_renegotiation(
     await wait_for(lambda: carol.rtc.hears_tone(440), within=15)  # speakers hear each other
 
 
+async def test_a_new_speaker_while_our_offer_awaits_its_answer(
+    media: RelayMediaService, participants: list[Loopback]
+) -> None:
+    """Slots are never added while a negotiation is in flight (aiortc would then refuse the
+    answer): they wait for the answer, and come with the next offer."""
+    await join(media, participants, "alice", speak=True, tone=440)
+    bob = await join(media, participants, "bob")
+    await wait_for(lambda: bob.rtc.hears_tone(440), within=15)
+    bob._tasks[0].cancel()  # bob's messages to the server are held back for a while
+    await join(media, participants, "carol", speak=True, tone=660)
+    await wait_for(lambda: bob.rtc.answers_received + bob.rtc.offers_received >= 1, 15)
+    await wait_for(lambda: bob.to_server.qsize() >= 1, within=15)  # his answer, held
+    await join(media, participants, "dave", speak=True, tone=880)
+    await wait_for(lambda: media.stats()["sources"] == 3, within=15)
+
+    bob._tasks[0] = asyncio.create_task(bob._pump_server())  # the answer arrives late
+    for hz in (440, 660, 880):
+        await wait_for(lambda hz=hz: bob.rtc.hears_tone(hz), within=20)
+    assert not bob.errors
+
+
 async def test_promoted_listener_is_invited_to_publish_and_heard(
     media: RelayMediaService, participants: list[Loopback]
 ) -> None:
