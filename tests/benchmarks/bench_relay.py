@@ -144,8 +144,9 @@ class Row:
     def generator_limited(self) -> bool:
         # Listeners not reading all that the server sent, while the server still had room.
         # (The server's count is flushed every 400 ms: a window's two counts differ a bit.)
+        # (Re-encode counts frames handed to senders that may lag: not comparable.)
         unread = self.delivered_pps < 0.8 * self.forwarded_pps and self.cpu < FULL_CORE
-        return self.generator_cpu >= GENERATOR_FULL or unread
+        return self.generator_cpu >= GENERATOR_FULL or (unread and self.mode != "reencode")
 
 
 def pct(values: list[float], q: float) -> float:
