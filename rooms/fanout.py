@@ -165,7 +165,7 @@ class Output:
 
     It is not sending until its sender negotiated (:meth:`start`); packets for it are
     skipped until then, so a joining listener starts live. The counters feed the slot's
-    RTCP sender reports (see ``rtp_hook.report_counters``).
+    RTCP sender reports (see :func:`sender_reports`).
     """
 
     __slots__ = (
