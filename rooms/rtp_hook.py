@@ -1,5 +1,5 @@
-"""The one place that reaches into aiortc's (and aioice's) internals (aiortc is pinned to
-1.16.0, aioice to 0.13.0).
+"""The one place that reaches into aiortc's, aioice's and pylibsrtp's internals (pinned:
+aiortc 1.16.0, aioice 0.13.0, pylibsrtp 1.0.0).
 
 **Receiving.** aiortc's ``RTCRtpReceiver`` reassembles received RTP in a jitter buffer and
 decodes it on a thread before a track sees anything. A relay wants the opposite: the
@@ -9,8 +9,8 @@ listener.
 The DTLS transport delivers each parsed packet by calling ``receiver._handle_rtp_packet``;
 :func:`tap_receiver` replaces that bound method on one receiver instance, so packets reach
 the relay before (and, by default, instead of) the jitter buffer and the decoder.
-``tests/media/test_rtp_hook.py`` pins every behaviour used here,
-so an aiortc upgrade that changes them fails loudly.
+``tests/media/test_rtp_hook.py`` pins every behaviour used here, so an upgrade that
+changes them fails loudly.
 
 An Opus RTP payload is exactly one Opus packet (RFC 7587), so depacketizing is taking the
 payload as it is. The ``ssrc-audio-level`` header extension (RFC 6464) rides on the same
