@@ -7,8 +7,12 @@ has one peer connection with:
   receives the participant's microphone when they speak (server direction ``sendrecv``, so
   it also carries one other speaker down to them);
 * *slots*: one sending transceiver per other live speaker, each fed by a
-  :class:`~rooms.relay.ForwardTrack`. Slots are reused when speakers come and go and added
-  (with a server offer) only when a listener needs more than it has.
+  :class:`~rooms.fanout.Output` (the fast path: the fan-out sends, aiortc's sender only
+  negotiates and reports). Slots are reused when speakers come and go and added (with a
+  server offer) only when a listener needs more than it has.
+
+A connected participant that sends nothing at all for ``relay_silence_seconds`` (no ICE
+consent answer, no RTCP, no media) is gone: its connection is closed as if ICE had failed.
 
 Signaling follows "perfect negotiation": the client offers first; afterwards either side may
 offer. aiortc fires no ``negotiationneeded``, so the server renegotiates explicitly when it
@@ -22,12 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import structlog
 from aiortc import (
     RTCConfiguration,
+    RTCDtlsTransport,
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpHeaderExtensionParameters,
@@ -39,10 +47,16 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from rooms.fanout import Counters, FanOut, Link, Output, sender_reports
 from rooms.media_port import PublishEvent, SendJson
 from rooms.nodes import NodeRegistry, room_ws_url
-from rooms.relay import Counters, ForwardTrack, RoomRelay
-from rooms.rtp_hook import tap_receiver
+from rooms.relay import ForwardTrack, RoomRelay, Slot
+from rooms.rtp_hook import (
+    IdleTrack,
+    open_link,
+    send_from_fanout,
+    tap_receiver,
+)
 from rooms.speaking import UPDATE_INTERVAL, SpeakingDetector
 from server import metrics
 from server.errors import Conflict, ValidationFailed
@@ -56,6 +70,14 @@ OPUS = next(
 )
 MAX_SDP = 32 * 1024
 SEND_TIMEOUT = 2.0  # a stuck WebSocket must not hold the room's ticker
+# A participant quiet this long (browsers ping the selected pair every 2.5 s, aioice every
+# 5 s) is asked for a sign of life (an ICE consent request) about once a second, so a live
+# one answers several times before relay_silence_seconds; a vanished one never does.
+PROBE_AFTER = 1.5
+PROBE_EVERY = 1.0
+# RTCP sender reports of a listener's streams: one compound packet every 2.5-7.5 s (the
+# interval browsers use for audio), the first a second after the connection is up.
+REPORT_SECONDS = 5.0
 
 
 class _Msg(BaseModel):
@@ -95,7 +117,9 @@ class Peer:
     pc: RTCPeerConnection
     send: SendJson
     ufrag: str
-    slots: list[ForwardTrack] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
+    # One per DTLS transport (one with BUNDLE): how the fan-out reaches this participant.
+    links: dict[RTCDtlsTransport, Link] = field(default_factory=dict)
     upstream: RTCRtpTransceiver | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wants_offer: bool = False
@@ -106,6 +130,15 @@ class Peer:
     @property
     def state(self) -> str:
         return str(self.pc.connectionState)
+
+    def silent_for(self, now: float) -> float:
+        """Seconds since the participant last sent us anything (0 before it connected)."""
+        if not self.links:
+            return 0.0
+        return now - max(link.heard_at for link in self.links.values())
+
+    def outputs(self, link: Link) -> list[Output]:
+        return [s for s in self.slots if isinstance(s, Output) and s.link is link]
 
 
 @dataclass(eq=False)
@@ -156,6 +189,7 @@ class RelayMediaService:
         # the relay alone) straight to this node's peers.
         self.publish = publish
         self.rooms: dict[str, RoomMedia] = {}
+        self.fanout = FanOut()
         # The server itself needs STUN at most (to learn its public address), never TURN.
         stun = [s for s in settings.ice_servers if _urls_start_with(s, "stun")]
         self._rtc_config = RTCConfiguration(iceServers=[_ice_server(s) for s in stun])
@@ -285,9 +319,8 @@ class RelayMediaService:
         room = self.rooms.get(room_id)
         if room is None:
             counters = Counters()
-            room = RoomMedia(
-                room_id, RoomRelay(counters, reencode=self.settings.relay_reencode), counters
-            )
+            relay = RoomRelay(counters, mode=self.settings.relay_mode, fanout=self.fanout)
+            room = RoomMedia(room_id, relay, counters)
             self.rooms[room_id] = room
         return room
 
@@ -305,6 +338,8 @@ class RelayMediaService:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             log.info("media.peer_state", room=room.id, user=user_id, state=pc.connectionState)
+            if pc.connectionState == "connected" and not peer.closed:
+                self._link(peer, pc.getTransceivers()[0].sender.transport)  # watch liveness
             if pc.connectionState == "failed" and room.peers.get(user_id) is peer:
                 await self._drop_peer(peer)
                 self._forget_if_idle(room)
@@ -312,11 +347,26 @@ class RelayMediaService:
         return peer
 
     def _add_slot(self, peer: Peer, direction: str) -> RTCRtpTransceiver:
-        track = ForwardTrack(peer.room.counters, self.settings.relay_queue_packets)
-        transceiver = peer.pc.addTransceiver(track, direction=direction)
+        slot: Slot
+        if self.settings.relay_mode == "fast":
+            slot = Output()
+            transceiver = peer.pc.addTransceiver(IdleTrack(slot), direction=direction)
+            send_from_fanout(transceiver.sender, slot, lambda dtls: self._link(peer, dtls))
+        else:
+            slot = ForwardTrack(peer.room.counters, self.settings.relay_queue_packets)
+            transceiver = peer.pc.addTransceiver(slot, direction=direction)
         transceiver.setCodecPreferences([OPUS])
-        peer.slots.append(track)
+        peer.slots.append(slot)
         return transceiver
+
+    def _link(self, peer: Peer, dtls: RTCDtlsTransport) -> Link:
+        """The participant's link on ``dtls`` (opened once DTLS is up, closed with the peer)."""
+        link = peer.links.get(dtls)
+        if link is None:
+            link = peer.links[dtls] = open_link(dtls)
+            if peer.closed:
+                link.close()
+        return link
 
     def _prepare_transceivers(self, peer: Peer, description: SessionDescription) -> None:
         """Create our transceivers for the client's new m-lines before aiortc would.
@@ -404,25 +454,36 @@ class RelayMediaService:
         tap_receiver(receiver, source.on_rtp, decode=source.reencode)
         source.receiving = True
         if source.reencode:
-            task = asyncio.create_task(source.pump_frames(track))
-            room.tasks.add(task)
-            task.add_done_callback(room.tasks.discard)
+            self._spawn(room, source.pump_frames(track))
         log.info("media.source", room=room.id, user=peer.user_id, allowed=source.allowed)
         self._sync_room(room)
 
-    def _assign(self, peer: Peer) -> None:
-        """Point the peer's slots at the live sources; ask for more slots if short."""
+    def _assign(self, peer: Peer, *, add: bool = True) -> None:
+        """Point the peer's slots at the live sources; add slots if short.
+
+        Slots (transceivers) are added only by the holder of the peer's lock between two
+        negotiations (``add`` and a stable signaling state): aiortc fails an answer, or the
+        answer to its offer, if a transceiver appeared while it was in flight. Others
+        (``add=False``) leave it to the peer's renegotiation task, which takes the lock.
+        """
         missing = peer.room.relay.assign(peer.user_id, peer.slots)
-        if missing and not peer.closed:
-            for _ in range(missing):
-                self._add_slot(peer, "sendonly")
-            peer.room.relay.assign(peer.user_id, peer.slots)
-            peer.wants_offer = True
+        if not missing or peer.closed:
+            return
+        if not add:
             self._schedule(peer)
+            return
+        if peer.pc.signalingState != "stable":
+            return  # our offer awaits its answer: _answer comes back here
+        for _ in range(missing):
+            self._add_slot(peer, "sendonly")
+        peer.room.relay.assign(peer.user_id, peer.slots)
+        peer.wants_offer = True
+        self._schedule(peer)
 
     def _sync_room(self, room: RoomMedia) -> None:
+        """Sources changed: every peer's slots follow (new slots wait for its lock)."""
         for peer in list(room.peers.values()):
-            self._assign(peer)
+            self._assign(peer, add=False)
 
     def _schedule(self, peer: Peer) -> None:
         """Run a server offer for this peer in the background (callers must not wait)."""
@@ -435,6 +496,7 @@ class RelayMediaService:
             peer.dirty = False
             try:
                 async with peer.lock:
+                    self._assign(peer)
                     await self._negotiate(peer)
             except Exception as exc:  # a closed connection or socket: nothing to redo
                 log.warning("media.renegotiate_failed", user=peer.user_id, error=repr(exc))
@@ -468,8 +530,10 @@ class RelayMediaService:
             return
         peer.closed = True
         room.relay.drop_source(peer.user_id)
-        for track in peer.slots:
-            track.stop()
+        for slot in peer.slots:
+            slot.stop()
+        for link in peer.links.values():
+            link.close()
         self._sync_room(room)
         if peer.task is not None and peer.task is not asyncio.current_task():
             peer.task.cancel()
@@ -505,16 +569,52 @@ class RelayMediaService:
             metrics.DROPPED_PACKETS.inc(dropped)
 
     async def _tick(self, room: RoomMedia) -> None:
-        """Every ~400 ms: speaking changes to the room, packet counts to Prometheus."""
+        """Every ~400 ms: speaking changes to the room, packet counts to Prometheus, gone
+        participants closed."""
         while True:
             await asyncio.sleep(UPDATE_INTERVAL)
             self._flush(room)
+            self._watch_links(room)
             changed = room.detector.update(room.relay.speaking_windows())
             if changed is not None:
                 try:
                     await self._announce(room, {"type": "speaking", "user_ids": list(changed)})
                 except Exception:  # never let one failure stop the room's ticker
                     log.exception("media.announce_failed", room=room.id)
+
+    def _watch_links(self, room: RoomMedia) -> None:
+        """Close participants that vanished without leaving, probe quiet ones, send the
+        sender reports that are due."""
+        now = time.monotonic()
+        limit = self.settings.relay_silence_seconds
+        probe_after = min(PROBE_AFTER, limit / 2)
+        for peer in list(room.peers.values()):
+            silent = peer.silent_for(now)
+            if peer.closed:
+                continue
+            if silent > limit:
+                log.info("media.peer_silent", room=room.id, user=peer.user_id, seconds=silent)
+                self._spawn(room, self._drop_gone(peer))
+                continue
+            for link in peer.links.values():
+                _quietly(link.follow)
+                if silent > probe_after and now - link.probed_at >= PROBE_EVERY:
+                    link.probed_at = now
+                    _quietly(link.probe)
+                if now >= link.report_at:
+                    link.report_at = now + REPORT_SECONDS * (0.5 + random.random())
+                    report = sender_reports(peer.outputs(link), link.cname)
+                    if report:
+                        link.send_rtcp(report)
+
+    async def _drop_gone(self, peer: Peer) -> None:
+        await self._drop_peer(peer)
+        self._forget_if_idle(peer.room)
+
+    def _spawn(self, room: RoomMedia, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        room.tasks.add(task)
+        task.add_done_callback(room.tasks.discard)
 
     async def _announce(self, room: RoomMedia, event: dict[str, Any]) -> None:
         """A room event: through the control plane's channel (every participant on every
@@ -524,6 +624,13 @@ class RelayMediaService:
             await asyncio.gather(*(self._send(p, event) for p in list(room.peers.values())))
         else:
             await publish(room.id, event)
+
+
+def _quietly(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except Exception as exc:  # a connection closing under us: its state change follows
+        log.info("media.probe_failed", error=repr(exc))
 
 
 def keep_session_formats(offer_sdp: str, remote_sdp: str) -> str:

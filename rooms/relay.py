@@ -1,15 +1,20 @@
-"""Forwarding: one source per speaker, one bounded queue per listener slot, no re-encoding.
+"""Forwarding: one source per speaker feeding listener slots, no re-encoding.
 
 A :class:`Source` receives a speaker's RTP packets from the receiver tap
-(:mod:`rooms.rtp_hook`), turns each into one ``av.Packet`` and appends that same object to
-the queue of every :class:`ForwardTrack` it feeds. Each ``ForwardTrack`` is the track of one
-``RTCRtpSender`` towards one listener; the sender sends the packet as it is. The work per
-listener per packet is one deque append plus aiortc's packetization and SRTP.
+(:mod:`rooms.rtp_hook`) and hands each to the slots it feeds, in one of three modes:
 
-A listener's queue is bounded and drops its oldest packet when full, so a slow or dead
-listener loses its own audio and never delays another or grows memory. A source whose
-speaker may not publish (muted, demoted) drops everything it receives: enforcement is here,
-on the server, not a client flag.
+* ``fast`` (the relay): the slots are :class:`rooms.fanout.Output` streams and the packet
+  goes out to all of them in one synchronous pass (:class:`rooms.fanout.FanOut`): header,
+  SRTP, ``sendto`` per listener, nothing queued;
+* ``stock`` (benchmark baseline): the slots are :class:`ForwardTrack` queues read by aiortc's
+  own ``RTCRtpSender`` (one ``av.Packet`` per received packet, shared by every slot; a task,
+  a future, packetization and SRTP per listener per packet). A listener's queue is bounded
+  and drops its oldest packet when full;
+* ``reencode`` (benchmark baseline): aiortc decodes once and every listener's sender
+  re-encodes, aiortc ``MediaRelay``'s cost model.
+
+A source whose speaker may not publish (muted, demoted) drops everything it receives:
+enforcement is here, on the server, not a client flag.
 """
 
 from __future__ import annotations
@@ -17,29 +22,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, cast
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from rooms.rtp_hook import OPUS_CLOCK_RATE, audio_level, opus_packet
+from rooms.fanout import Counters, FanOut, Output
+from rooms.rtp_hook import OPUS_CLOCK_RATE, SILENCE_LEVEL, opus_packet
 from rooms.speaking import LevelMeter
 
 QUEUE_PACKETS = 16  # 320 ms of 20 ms frames: beyond that, old audio is worth less than new
 
-
-@dataclass
-class Counters:
-    """Packets forwarded and dropped in one room since the last flush to Prometheus."""
-
-    forwarded: int = 0
-    dropped: int = 0
-
-    def take(self) -> tuple[int, int]:
-        counts = (self.forwarded, self.dropped)
-        self.forwarded = self.dropped = 0
-        return counts
+RelayMode = Literal["fast", "stock", "reencode"]
 
 
 class ForwardTrack(MediaStreamTrack):
@@ -90,6 +87,9 @@ class ForwardTrack(MediaStreamTrack):
         super().stop()
 
 
+Slot = ForwardTrack | Output
+
+
 @dataclass(eq=False)
 class Source:
     """One speaker's incoming audio and the listener slots it feeds."""
@@ -97,11 +97,11 @@ class Source:
     user_id: str
     counters: Counters
     allowed: bool = False
-    # Baseline for benchmarks: aiortc decodes, every listener's sender re-encodes.
-    reencode: bool = False
+    mode: RelayMode = "fast"
+    fanout: FanOut | None = None  # the process's fan-out, in fast mode
     receiving: bool = False
     received: int = 0
-    outputs: list[ForwardTrack] = field(default_factory=list)
+    outputs: list[Slot] = field(default_factory=list)
     meter: LevelMeter = field(default_factory=LevelMeter)
     _last_ts: int | None = None
     _pts: int = 0
@@ -110,20 +110,26 @@ class Source:
     def live(self) -> bool:
         return self.allowed and self.receiving
 
-    def attach(self, track: ForwardTrack) -> None:
-        if track.source is not None:
-            track.source.detach(track)
-        track.source = self
-        self.outputs.append(track)
+    @property
+    def reencode(self) -> bool:
+        return self.mode == "reencode"
 
-    def detach(self, track: ForwardTrack) -> None:
-        if track.source is self:
-            track.source = None
-            self.outputs.remove(track)
+    def attach(self, slot: Slot) -> None:
+        if slot.source is not None:
+            slot.source.detach(slot)
+        slot.source = self
+        if isinstance(slot, Output):
+            slot.rebase = True  # the slot's timeline continues from where it was
+        self.outputs.append(slot)
+
+    def detach(self, slot: Slot) -> None:
+        if slot.source is self:
+            slot.source = None
+            self.outputs.remove(slot)
 
     def detach_all(self) -> None:
-        for track in list(self.outputs):
-            self.detach(track)
+        for slot in list(self.outputs):
+            self.detach(slot)
 
     def on_rtp(self, packet: RtpPacket) -> None:
         """The receiver tap: the hot path, once per received packet."""
@@ -133,16 +139,25 @@ class Source:
         if not self.allowed:
             self.counters.dropped += 1
             return
-        self.meter.add(audio_level(packet))
+        extension = packet.extensions.audio_level
+        level = SILENCE_LEVEL if extension is None else int(extension[1])
+        self.meter.add(level)
         pts = self._timeline(packet.timestamp)
-        if self.reencode:
-            return  # frames come from pump_frames()
         outputs = self.outputs
-        if outputs:
-            item = opus_packet(packet.payload, pts)
-            for track in outputs:
-                track.put(item)
-            self.counters.forwarded += len(outputs)
+        if not outputs or self.mode == "reencode":
+            return  # re-encode: frames come from pump_frames()
+        if self.fanout is not None:
+            # RFC 6464 byte as received: voice activity flag and level.
+            level_byte = level if extension is None or not extension[0] else 0x80 | level
+            marker = 0x80 if packet.marker else 0
+            # A fast room's slots are all Outputs (see RoomRelay).
+            fast = cast(list[Output], outputs)
+            self.fanout.push(fast, packet.payload, level_byte, marker, pts, self.counters)
+            return
+        item = opus_packet(packet.payload, pts)
+        for track in cast(list[ForwardTrack], outputs):
+            track.put(item)
+        self.counters.forwarded += len(outputs)
 
     async def pump_frames(self, track: MediaStreamTrack) -> None:
         """Re-encode baseline: fan aiortc's decoded frames out like ``MediaRelay`` does."""
@@ -150,8 +165,8 @@ class Source:
             while True:
                 frame = await track.recv()
                 if self.allowed and self.outputs:
-                    for output in self.outputs:
-                        output.put(frame)  # type: ignore[arg-type]
+                    for output in cast(list[ForwardTrack], self.outputs):
+                        output.put(cast(av.AudioFrame, frame))
                     self.counters.forwarded += len(self.outputs)
         except MediaStreamError:
             return
@@ -175,9 +190,12 @@ class Source:
 class RoomRelay:
     """The sources of one room and which listener slot carries which source."""
 
-    def __init__(self, counters: Counters, *, reencode: bool = False) -> None:
+    def __init__(
+        self, counters: Counters, *, mode: RelayMode = "fast", fanout: FanOut | None = None
+    ) -> None:
         self.counters = counters
-        self.reencode = reencode
+        self.mode = mode
+        self.fanout = fanout if mode == "fast" else None
         self.sources: dict[str, Source] = {}
         self.allowed: dict[str, bool] = {}
 
@@ -189,7 +207,8 @@ class RoomRelay:
                 user_id,
                 self.counters,
                 allowed=self.allowed.get(user_id, False),
-                reencode=self.reencode,
+                mode=self.mode,
+                fanout=self.fanout,
             )
             self.sources[user_id] = source
         return source
@@ -210,7 +229,7 @@ class RoomRelay:
     def live_sources(self) -> list[Source]:
         return [s for s in self.sources.values() if s.live]
 
-    def assign(self, listener_id: str, tracks: list[ForwardTrack]) -> int:
+    def assign(self, listener_id: str, tracks: Sequence[Slot]) -> int:
         """Point a listener's slots at every live source but their own.
 
         Slots of sources that are no longer live are freed and reused before new slots are

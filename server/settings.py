@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,13 +111,18 @@ class Settings(BaseSettings):
     # WebRTC: STUN/TURN URLs handed to clients (JSON list of RTCIceServer objects).
     ice_servers: list[dict[str, str | list[str]]] = []
     # Media relay: this node's URL as clients reach it (default public_base_url), node
-    # heartbeats, the per-listener queue (20 ms packets), and the decode/re-encode baseline
-    # (aiortc MediaRelay's cost model) that only benchmarks turn on.
+    # heartbeats, how a packet reaches listeners ("fast": one pass per packet, see
+    # docs/relay.md; "stock": aiortc's own sender per listener; "reencode": decode and
+    # re-encode per listener, aiortc MediaRelay's cost model; the last two are benchmark
+    # baselines), the per-listener queue of the stock path (20 ms packets), and how long a
+    # connected listener may send nothing at all (ICE consent answers, RTCP, media) before
+    # it counts as gone and its connection is closed.
     media_node_url: str | None = None
     node_heartbeat_seconds: float = 5.0
     node_ttl_seconds: float = 15.0
+    relay_mode: Literal["fast", "stock", "reencode"] = "fast"
     relay_queue_packets: int = 16
-    relay_reencode: bool = False
+    relay_silence_seconds: float = 4.0
 
     # Mobile deep links: apps that may open /rooms/... and /stories/... links
     # (served as /.well-known/apple-app-site-association and /.well-known/assetlinks.json).

@@ -191,6 +191,14 @@ class RtcPeer:
                 data = frame.to_ndarray()  # s16 interleaved stereo: (1, 2 * samples)
                 inbound.samples.append(data.reshape(-1)[::2].copy())
 
+    def vanish(self) -> None:
+        """The client's network goes away: its UDP sockets close without a word (no DTLS
+        goodbye, no consent answers, nothing), as when a phone loses its connection."""
+        for transceiver in self.pc.getTransceivers():
+            connection = transceiver.receiver.transport.transport._connection
+            for protocol in connection._protocols:
+                protocol.transport.close()
+
     async def close(self) -> None:
         for task in self._readers:
             task.cancel()

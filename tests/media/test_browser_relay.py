@@ -95,6 +95,24 @@ async def open_participant(
     return page
 
 
+REMOTE_OUTBOUND = """
+async () => {
+  const stats = await window.room.pc.getStats();
+  const out = [];
+  stats.forEach((s) => {
+    if (s.type === "remote-outbound-rtp") out.push({packets: s.packetsSent, bytes: s.bytesSent});
+  });
+  return out;
+}
+"""
+
+
+async def reported(page: Page) -> bool:
+    """Chrome got RTCP sender reports from the relay: its remote-outbound-rtp stats."""
+    remote: list[dict[str, Any]] = await page.evaluate(REMOTE_OUTBOUND)
+    return any(r["packets"] > 0 and r["bytes"] > 0 for r in remote)
+
+
 async def inbound(page: Page) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = await page.evaluate(INBOUND)
     return result
@@ -133,6 +151,7 @@ async def test_browser_speaker_is_heard_by_browser_listener(
         return await grows(bob, index)
 
     await wait_for(lambda: bob_hears(0), within=30, interval=0.2)
+    await wait_for(lambda: reported(bob), within=20, interval=0.5)
 
     # A second speaker (aiortc) makes the server add a slot and re-offer to both pages:
     # Chrome accepts our re-offers and alice's microphone keeps flowing afterwards.
