@@ -9,7 +9,7 @@ listener.
 The DTLS transport delivers each parsed packet by calling ``receiver._handle_rtp_packet``;
 :func:`tap_receiver` replaces that bound method on one receiver instance, so packets reach
 the relay before (and, by default, instead of) the jitter buffer and the decoder.
-``tests/media/test_rtp_hook.py`` pins every behaviour used here, so an upgrade that
+``tests/media/test_aiortc_seam.py`` pins every behaviour used here, so an upgrade that
 changes them fails loudly.
 
 An Opus RTP payload is exactly one Opus packet (RFC 7587), so depacketizing is taking the
