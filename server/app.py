@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from rooms.control.feature import RoomsFeature
-from rooms.media_feature import MediaFeature
+from rooms.media.feature import MediaFeature
 from server import metrics, pages, wellknown
 from server.api import Api, build_routes
 from server.background import stop

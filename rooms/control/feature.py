@@ -7,7 +7,7 @@ import contextlib
 
 from rooms.control import api, socket
 from rooms.control.service import ROOMS, RoomsService
-from rooms.media_port import MediaService
+from rooms.media.port import MediaService
 from server.background import every, stop
 from server.feature import Provides, ServiceFeature, Slot
 from server.graph.store import Graph

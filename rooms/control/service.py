@@ -11,8 +11,8 @@ from rooms.control import hub
 from rooms.control.hub import Hub
 from rooms.control.presence import Presence
 from rooms.control.store import RoomStore
-from rooms.media_port import MediaService
-from rooms.nodes import RoomNodes, room_ws_url
+from rooms.media.nodes import RoomNodes, room_ws_url
+from rooms.media.port import MediaService
 from server.background import stop
 from server.feature import Slot
 from server.graph.store import Graph

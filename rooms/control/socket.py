@@ -28,7 +28,7 @@ from rooms.control.rules import Refused
 from rooms.control.schemas import MESSAGE, Mute, React, RtcDescription, RtcIce, Targeted, wire
 from rooms.control.service import ROOMS, RoomsService
 from rooms.control.store import Record, checked_id
-from rooms.media_port import MediaService
+from rooms.media.port import MediaService
 from server import metrics
 from server.background import check_cancelled, stop
 from server.errors import DomainError, Forbidden, ServiceUnavailable

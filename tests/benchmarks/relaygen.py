@@ -36,7 +36,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from rooms.rtp_hook import DatagramSink, tap_datagrams
+from rooms.media.aiortc_seam import DatagramSink, tap_datagrams
 from tests.media.client import FRAME, RATE, RoomClient, RtcPeer, ToneTrack
 from tests.support import auth, wait_for
 

@@ -33,7 +33,7 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamT
 from aiortc.rtp import RtpPacket
 from av import AudioFrame
 
-from rooms.rtp_hook import tap_receiver
+from rooms.media.aiortc_seam import tap_receiver
 from tests.support import token, wait_for
 
 SendJson = Callable[[dict[str, Any]], Awaitable[None]]

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from rooms.media import RelayMediaService
-from rooms.nodes import NodeRegistry
+from rooms.media.nodes import NodeRegistry
+from rooms.media.service import RelayMediaService
 from server.settings import Settings
 from server.store import Keys, connect
 from tests.media.client import Loopback

@@ -20,9 +20,17 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensionsMap, RtcpPacket, RtcpSdesPacket, RtcpSrPacket, RtpPacket
 from pylibsrtp import Policy, Session
 
-from rooms.fanout import Counters, FanOut, Link, Output, StreamParams, send_to_all, sender_reports
-from rooms.relay import RoomRelay, Source
-from rooms.rtp_hook import SrtpSealer
+from rooms.media.aiortc_seam import SrtpSealer
+from rooms.media.fanout import (
+    Counters,
+    FanOut,
+    Link,
+    Output,
+    StreamParams,
+    send_to_all,
+    sender_reports,
+)
+from rooms.media.relay import RoomRelay, Source
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"

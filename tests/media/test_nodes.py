@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rooms.nodes import NodeRegistry, room_ws_url, ws_base
+from rooms.media.nodes import NodeRegistry, room_ws_url, ws_base
 from server.settings import Settings
 from server.store import Keys, connect
 from tests.support import wait_for

@@ -10,7 +10,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
-from rooms.relay import Counters, ForwardTrack, RoomRelay, Source
+from rooms.media.relay import Counters, ForwardTrack, RoomRelay, Source
 
 
 def rtp(n: int, *, ts: int | None = None, level: int | None = 20) -> RtpPacket:

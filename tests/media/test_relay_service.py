@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from rooms.media import RelayMediaService
+from rooms.media.service import RelayMediaService
 from server.errors import Conflict, ValidationFailed
 from tests.media.client import Loopback, RtcPeer
 from tests.support import wait_for

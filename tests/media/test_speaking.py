@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rooms.speaking import LevelMeter, SpeakingDetector
+from rooms.media.speaking import LevelMeter, SpeakingDetector
 
 
 def window(loud: int, total: int = 20) -> tuple[int, int]:

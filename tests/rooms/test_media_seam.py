@@ -1,4 +1,4 @@
-"""The seam to the media relay (rooms.media_port): what the control plane calls, and when.
+"""The seam to the media relay (rooms.media.port): what the control plane calls, and when.
 
 A recording MediaService stands in for the relay here (the relay has its own tests); the
 server, Redis and WebSockets are real.
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rooms.control.feature import RoomsFeature
-from rooms.media_port import MediaService, SendJson
+from rooms.media.port import MediaService, SendJson
 from server.errors import Conflict
 from server.feature import Feature, ServiceFeature, Slot
 from server.graph.feature import GraphFeature

@@ -752,7 +752,7 @@ class RoomPage {
         },
         label,
       );
-    // Mirrors the server's rules (rooms/rules.py): moderating needs a strictly higher rank.
+    // Mirrors the server's rules (rooms/control/rules.py): moderating needs a strictly higher rank.
     if (!isMe && moderates(mine) && RANK[mine.role] > RANK[p.role]) {
       if (p.role === 'listener') {
         if (p.hand_raised) actions.push(act('Accept hand', 'hand.accept', { user_id: userId }));

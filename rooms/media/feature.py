@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 
 from rooms.control import hub
-from rooms.media import RelayMediaService
-from rooms.nodes import NodeRegistry
+from rooms.media.nodes import NodeRegistry
+from rooms.media.service import RelayMediaService
 from server.feature import ServiceFeature, Slot
 from server.platform import Platform
 

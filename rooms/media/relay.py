@@ -1,10 +1,10 @@
 """Forwarding: one source per speaker feeding listener slots, no re-encoding.
 
 A :class:`Source` receives a speaker's RTP packets from the receiver tap
-(:mod:`rooms.rtp_hook`) and hands each to the slots it feeds, in one of three modes:
+(:mod:`rooms.media.aiortc_seam`) and hands each to the slots it feeds, in one of three modes:
 
-* ``fast`` (the relay): the slots are :class:`rooms.fanout.Output` streams and the packet
-  goes out to all of them in one synchronous pass (:class:`rooms.fanout.FanOut`): header,
+* ``fast`` (the relay): the slots are :class:`rooms.media.fanout.Output` streams and the packet
+  goes out to all of them in one synchronous pass (:class:`rooms.media.fanout.FanOut`): header,
   SRTP, ``sendto`` per listener, nothing queued;
 * ``stock`` (benchmark baseline): the slots are :class:`ForwardTrack` queues read by aiortc's
   own ``RTCRtpSender`` (one ``av.Packet`` per received packet, shared by every slot; a task,
@@ -30,9 +30,9 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from rooms.fanout import Counters, FanOut, Output
-from rooms.rtp_hook import OPUS_CLOCK_RATE, SILENCE_LEVEL, opus_packet
-from rooms.speaking import LevelMeter
+from rooms.media.aiortc_seam import OPUS_CLOCK_RATE, SILENCE_LEVEL, opus_packet
+from rooms.media.fanout import Counters, FanOut, Output
+from rooms.media.speaking import LevelMeter
 
 QUEUE_PACKETS = 16  # 320 ms of 20 ms frames: beyond that, old audio is worth less than new
 

@@ -24,9 +24,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from pylibsrtp import Policy, Session
 
-from rooms.fanout import Link, Output, send_to_all, sender_reports
-from rooms.relay import Counters, ForwardTrack
-from rooms.rtp_hook import (
+from rooms.media.aiortc_seam import (
     OPUS_TIME_BASE,
     SRTP_TRAILER_BYTES,
     DatagramSink,
@@ -39,6 +37,8 @@ from rooms.rtp_hook import (
     tap_datagrams,
     tap_receiver,
 )
+from rooms.media.fanout import Link, Output, send_to_all, sender_reports
+from rooms.media.relay import Counters, ForwardTrack
 from tests.media.client import ToneTrack
 from tests.support import wait_for
 
@@ -85,8 +85,8 @@ def tap_on_track(pc: RTCPeerConnection, packets: list[RtpPacket], *, decode: boo
 
 
 def test_aiortc_is_the_pinned_version() -> None:
-    assert aiortc.__version__ == "1.16.0", "re-check rooms/rtp_hook.py against this aiortc"
-    assert aioice.__version__ == "0.13.0", "re-check rooms/rtp_hook.py against this aioice"
+    assert aiortc.__version__ == "1.16.0", "re-check rooms/media/aiortc_seam.py against this aiortc"
+    assert aioice.__version__ == "0.13.0", "re-check rooms/media/aiortc_seam.py against this aioice"
     assert pylibsrtp.__version__ == "1.0.0", "re-check rtp_hook.SrtpSealer against pylibsrtp"
 
 

@@ -9,7 +9,7 @@ listener.
 The DTLS transport delivers each parsed packet by calling ``receiver._handle_rtp_packet``;
 :func:`tap_receiver` replaces that bound method on one receiver instance, so packets reach
 the relay before (and, by default, instead of) the jitter buffer and the decoder.
-``tests/media/test_rtp_hook.py`` pins every behaviour used here, so an upgrade that
+``tests/media/test_aiortc_seam.py`` pins every behaviour used here, so an upgrade that
 changes them fails loudly.
 
 An Opus RTP payload is exactly one Opus packet (RFC 7587), so depacketizing is taking the
@@ -17,16 +17,16 @@ payload as it is. The ``ssrc-audio-level`` header extension (RFC 6464) rides on 
 packet and aiortc parses it into ``packet.extensions.audio_level`` as ``(voice, level)``
 with ``level`` in -dBov (0 loudest, 127 silence).
 
-**Sending (the fast path, :mod:`rooms.fanout`).** Each listener slot keeps an aiortc
+**Sending (the fast path, :mod:`rooms.media.fanout`).** Each listener slot keeps an aiortc
 ``RTCRtpSender`` for negotiation (SDP, SSRC, RTCP reception and sender reports), but its
 track never yields (:class:`IdleTrack`), so aiortc's per-sender RTP loop carries nothing.
 :func:`send_from_fanout` wraps ``sender.send(parameters)`` (called once DTLS is up) to start
-the slot's :class:`~rooms.fanout.Output` with the negotiated SSRC, payload type and header
+the slot's :class:`~rooms.media.fanout.Output` with the negotiated SSRC, payload type and header
 extension ids, and idles the sender's RTCP loop (the relay sends the sender reports).
 :func:`open_link` takes what the fan-out needs from the DTLS transport: its outbound SRTP
 session and the selected ICE candidate pair (a duplicate of that pair's UDP socket and the
 remote address); it notes every datagram the listener sends us
-(:attr:`~rooms.fanout.Link.heard_at`) and can ask for one (an ICE consent request).
+(:attr:`~rooms.media.fanout.Link.heard_at`) and can ask for one (an ICE consent request).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from pylibsrtp import Session
 from pylibsrtp._binding import ffi as _ffi
 from pylibsrtp._binding import lib as _lib
 
-from rooms.fanout import Link, Output, StreamParams
+from rooms.media.fanout import Link, Output, StreamParams
 
 OPUS_CLOCK_RATE = 48000
 OPUS_TIME_BASE = fractions.Fraction(1, OPUS_CLOCK_RATE)

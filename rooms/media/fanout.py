@@ -5,7 +5,7 @@ SSRC, a sequence number that counts on by one per packet sent, a timestamp that 
 forward across speaker switches, mutes and reconnects), protects it with the listener's
 outbound SRTP session and sends it on the listener's selected ICE candidate pair
 (:class:`Link`). No task, future, queue or ``av.Packet`` per listener per packet: aiortc
-keeps doing ICE, DTLS, SDP and RTCP, and reaching into it is :mod:`rooms.rtp_hook`'s job.
+keeps doing ICE, DTLS, SDP and RTCP, and reaching into it is :mod:`rooms.media.aiortc_seam`'s job.
 
 Backpressure is per listener: a socket whose kernel buffer is full drops that packet for
 that listener only (counted); nobody waits. A pass over many listeners is cut into chunks
@@ -60,7 +60,7 @@ class Counters:
 
 
 class Feed(Protocol):
-    """What feeds a slot (``rooms.relay.Source``, which feeds other kinds of slot too)."""
+    """What feeds a slot (``rooms.media.relay.Source``, which feeds other kinds of slot too)."""
 
     user_id: str
 

@@ -1,13 +1,13 @@
 """The media relay service: one RTCPeerConnection per participant, signaling, forwarding.
 
-Implements :class:`rooms.media_port.MediaService` for the control plane. Each participant
+Implements :class:`rooms.media.port.MediaService` for the control plane. Each participant
 has one peer connection with:
 
 * the *upstream* transceiver: the first audio m-line of the client's first offer; it
   receives the participant's microphone when they speak (server direction ``sendrecv``, so
   it also carries one other speaker down to them);
 * *slots*: one sending transceiver per other live speaker, each fed by a
-  :class:`~rooms.fanout.Output` (the fast path: the fan-out sends, aiortc's sender only
+  :class:`~rooms.media.fanout.Output` (the fast path: the fan-out sends, aiortc's sender only
   negotiates and reports). Slots are reused when speakers come and go and added (with a
   server offer) only when a listener needs more than it has.
 
@@ -47,17 +47,17 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from rooms.fanout import Counters, FanOut, Link, Output, sender_reports
-from rooms.media_port import PublishEvent, SendJson
-from rooms.nodes import NodeRegistry, room_ws_url
-from rooms.relay import ForwardTrack, RoomRelay, Slot
-from rooms.rtp_hook import (
+from rooms.media.aiortc_seam import (
     IdleTrack,
     open_link,
     send_from_fanout,
     tap_receiver,
 )
-from rooms.speaking import UPDATE_INTERVAL, SpeakingDetector
+from rooms.media.fanout import Counters, FanOut, Link, Output, sender_reports
+from rooms.media.nodes import NodeRegistry, room_ws_url
+from rooms.media.port import PublishEvent, SendJson
+from rooms.media.relay import ForwardTrack, RoomRelay, Slot
+from rooms.media.speaking import UPDATE_INTERVAL, SpeakingDetector
 from server import metrics
 from server.errors import Conflict, ValidationFailed
 from server.settings import Settings
@@ -178,7 +178,7 @@ def _parse_sdp(sdp: str) -> SessionDescription:
 
 
 class RelayMediaService:
-    """The SFU: implements ``rooms.media_port.MediaService``."""
+    """The SFU: implements ``rooms.media.port.MediaService``."""
 
     def __init__(
         self, settings: Settings, nodes: NodeRegistry, publish: PublishEvent | None = None

@@ -1,7 +1,7 @@
 """The seam between the room control plane and the media relay.
 
 The control plane (WebSocket handler, role rules) calls these methods; the relay
-(``rooms.media``) implements them. Keeping the contract here lets either side change
+(``rooms.media.service``) implements them. Keeping the contract here lets either side change
 its insides freely.
 """
 
@@ -17,7 +17,7 @@ PublishEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class MediaService(Protocol):
-    """Where a room's media is served is read from Redis (``rooms.nodes.RoomNodes``) by the
+    """Where a room's media is served is read from Redis (``rooms.media.nodes.RoomNodes``) by the
     control plane, without asking this service: reads never claim a room."""
 
     async def signal(
