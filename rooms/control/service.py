@@ -11,7 +11,6 @@ from rooms.control import hub
 from rooms.control.hub import Hub
 from rooms.control.presence import Presence
 from rooms.control.store import RoomStore
-from rooms.media.nodes import RoomNodes, room_ws_url
 from rooms.media.port import MediaService
 from server.background import stop
 from server.feature import Slot
@@ -44,11 +43,10 @@ class RoomsService:
         self.media = media
         # Unique per process run: a restarted process is a new node whose old sockets are gone.
         self.node = platform.node.id
-        self.store = RoomStore(self.redis, self.keys, self.settings, self.ws_url)
+        self.store = RoomStore(self.redis, self.keys, self.settings)
         control = self.keys("rooms", "node", self.node)
         self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
         self.presence = Presence(self.store, self.settings, self.node)
-        self.room_nodes = RoomNodes(self.redis, self.keys)
         self.local: set[str] = set()  # "room|user|conn" of this process's sockets
         self._counts: dict[str, tuple[int, int]] = {}
         self._unsettled = False  # a socket closed while Redis was unreachable
@@ -57,14 +55,6 @@ class RoomsService:
     async def publish(self, room_id: str, event: dict[str, Any]) -> None:
         """``PublishEvent`` for the relay: ``event`` to every participant of the room."""
         await hub.publish(self.redis, self.keys, room_id, event)
-
-    async def ws_url(self, room_id: str, state: str) -> str:
-        """Where to open the room's socket: for a live room, the node serving its media (or
-        the one it will be served by). Only looks: the claim waits for an ``rtc.offer``."""
-        if self.media is not None and state == "live":
-            own = self.settings.media_node_url or self.settings.public_base_url
-            return await self.room_nodes.ws_url(room_id, own)
-        return room_ws_url(self.settings.public_base_url, room_id)
 
     def _on_room_event(self, room_id: str, event: dict[str, Any]) -> None:
         media = self.media

@@ -22,7 +22,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +41,6 @@ from server.store import Keys
 
 SCHEDULE_HORIZON_SECONDS = 90 * 24 * 3600
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-WsUrl = Callable[[str, str], Awaitable[str]]  # (room id, state) -> ws_url
 
 
 def checked_id(room_id: str) -> str:
@@ -170,12 +169,11 @@ def deadline_entry(room_id: str, user_id: str, conn: str) -> str:
 
 
 class RoomStore:
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings, ws_url: WsUrl) -> None:
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings) -> None:
         self.r = redis
         self.k = keys
         self.settings = settings
         self.caps = Caps(settings.max_cohosts, settings.max_speakers)
-        self.ws_url = ws_url
         self.live_index = keys("rooms", "live")
         self.scheduled_index = keys("rooms", "scheduled")
         self.deadlines = keys("rooms", "deadlines")
@@ -232,7 +230,6 @@ class RoomStore:
             listener_count=counts[0],
             speaker_count=counts[1],
             share_url=links.absolute(self.settings.public_base_url, links.room_path(meta.id)),
-            ws_url=await self.ws_url(meta.id, meta.state),
         )
 
     async def rooms(self, metas: list[Meta]) -> list[Room]:

@@ -254,11 +254,16 @@ class Loopback:
         await self.rtc.close()
 
 
+def room_socket(base_ws_url: str, room_id: str) -> str:
+    """The room socket's URL on a server (any process of a deployment takes it)."""
+    return f"{base_ws_url}/v1/rooms/{room_id}/ws"
+
+
 class RoomClient:
     """A participant over the real room WebSocket: control messages, events and media."""
 
     def __init__(self, ws_url: str, user: str, **rtc: Any) -> None:
-        """``ws_url`` is a room's ``ws_url`` (``.../v1/rooms/{id}/ws``), without token."""
+        """``ws_url`` is the room socket's URL (``.../v1/rooms/{id}/ws``), without token."""
         self.url = f"{ws_url}?token={token(user)}"
         self.user = user
         self.rtc_options = rtc
