@@ -46,6 +46,7 @@ log = structlog.get_logger(__name__)
 WATCH_SECONDS = 0.5
 RETRY_SECONDS = 0.25  # while a dead origin's lease runs out
 SILENT_CHECKS = 2  # a node not listening on Redis this many checks in a row is gone
+FORGET_GONE = 60.0  # a node seen gone is not placed on until the registry forgets it, or this
 
 
 @dataclass(eq=False)
@@ -81,6 +82,7 @@ class MediaRouter:
         self._placed: dict[str, int] = {}  # listeners placed per node since the last view
         self._view: dict[str, NodeLoad] | None = None
         self._silent: dict[str, int] = {}
+        self._gone: dict[str, float] = {}  # node -> when it was seen gone
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -143,7 +145,8 @@ class MediaRouter:
         """Send a new connection's offer to the best node that takes it."""
         old = (p.node, p.ufrag)
         p.pending = fresh
-        deadline = time.monotonic() + self.settings.node_ttl_seconds + 1.0
+        settings = self.settings
+        deadline = time.monotonic() + settings.node_ttl_seconds + settings.media_rpc_timeout_seconds
         try:
             while (placed := await self._try(p, message)) is None:
                 if time.monotonic() > deadline:
@@ -174,9 +177,9 @@ class MediaRouter:
             except DomainError as exc:
                 if exc.code == "not_origin" and exc.message in loads:
                     candidates.insert(0, (exc.message, True))  # the one that claimed it
-                elif exc.code == "not_origin":
-                    waiting = True
-                elif exc.code not in ("node_full", "media_unavailable"):
+                elif exc.code in ("not_origin", "media_unavailable"):
+                    waiting = True  # a dead origin's lease, a dead node's registry entry
+                elif exc.code != "node_full":
                     raise
         if waiting:
             return None
@@ -202,10 +205,9 @@ class MediaRouter:
         view = self.node.loads
         if view is not self._view:
             self._view, self._placed = view, {}
-        loads = {n: load.plus(self._placed.get(n, 0)) for n, load in view.items()}
-        for gone in self._silent:
-            if self._silent[gone] >= SILENT_CHECKS:
-                loads.pop(gone, None)
+        loads = {
+            n: load.plus(self._placed.get(n, 0)) for n, load in view.items() if n not in self._gone
+        }
         if self.node.id not in loads and not self.node.closing:
             loads[self.node.id] = NodeLoad.of(self.node.id, self.node.registry.load)
         return loads
@@ -230,6 +232,7 @@ class MediaRouter:
             )
         except TimeoutError:
             log.warning("media.router.no_answer", node=node_id, room=p.room_id)
+            self._gone[node_id] = time.monotonic()
             raise Conflict("the media node did not answer", code="media_unavailable") from None
         error = result.get("error")
         if error:
@@ -284,10 +287,11 @@ class MediaRouter:
         in_use = sorted({p.node for p in self.participants.values() if p.node and p.node != own})
         listening = await self.node.bus.listening(in_use)
         self._silent = {n: self._silent.get(n, 0) + 1 for n, up in listening.items() if not up}
-        view = self.node.loads
-        gone = {
-            n for n in in_use if self._silent.get(n, 0) >= SILENT_CHECKS or (view and n not in view)
-        }
+        view, now = self.node.loads, time.monotonic()
+        for n in in_use:
+            if self._silent.get(n, 0) >= SILENT_CHECKS or (view and n not in view):
+                self._gone.setdefault(n, now)
+        self._gone = {n: at for n, at in self._gone.items() if n in view and now - at < FORGET_GONE}
         for p in list(self.participants.values()):
-            if p.node in gone:
+            if p.node in self._gone:
                 await self._restart(p)

@@ -76,12 +76,14 @@ class Inbound:
     packets: int = 0
     payload_bytes: int = 0
     first_packet_at: float | None = None
+    last_packet_at: float | None = None
     samples: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=100))
     on_packet: Callable[[RtpPacket], None] | None = None
 
     def tap(self, packet: RtpPacket) -> None:
+        self.last_packet_at = time.monotonic()
         if self.first_packet_at is None:
-            self.first_packet_at = time.monotonic()
+            self.first_packet_at = self.last_packet_at
         self.packets += 1
         self.payload_bytes += len(packet.payload)
         if self.on_packet is not None:
@@ -271,6 +273,8 @@ class RoomClient:
         self.welcome: dict[str, Any] = {}
         self.events: list[dict[str, Any]] = []
         self.rtc: RtcPeer | None = None
+        self.tone: float | None = None
+        self.restarts: list[float] = []  # time.monotonic() of each rtc.restart
         self.closed_code: int | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -291,7 +295,9 @@ class RoomClient:
         try:
             async for raw in self.ws:
                 message = json.loads(raw)
-                if str(message.get("type", "")).startswith("rtc.") and self.rtc is not None:
+                if message.get("type") == "rtc.restart":
+                    await self.restart(bool(message.get("publish")))
+                elif str(message.get("type", "")).startswith("rtc.") and self.rtc is not None:
                     await self.rtc.handle(message)
                 else:
                     self.events.append(message)
@@ -300,10 +306,21 @@ class RoomClient:
         finally:
             self.closed_code = self.ws.close_code
 
+    async def restart(self, publish: bool) -> None:
+        """The server asked for a new media connection (as the web client does: a new peer
+        connection offering at once, sending the microphone if we may)."""
+        self.restarts.append(time.monotonic())
+        old, self.rtc = self.rtc, None
+        speak = publish or (old is not None and old.sending)
+        if old is not None:
+            await old.close()
+        await self.start_audio(speak=speak and self.tone is not None, tone=self.tone)
+
     async def start_audio(self, *, speak: bool = False, tone: float | None = None) -> RtcPeer:
         """Open the media connection; a ``tone`` microphone is ready even for a listener."""
         if speak and tone is None:
             tone = 440.0
+        self.tone = tone
         self.rtc = RtcPeer(
             self.send,
             mic=ToneTrack(tone) if tone else None,

@@ -410,6 +410,7 @@ class RoomPage {
       case 'rtc.offer':
       case 'rtc.answer':
       case 'rtc.ice':
+      case 'rtc.restart':
         this.audio?.handle(msg);
         break;
       default:
