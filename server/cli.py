@@ -21,12 +21,21 @@ def serve(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port, each a media node (default: one per "
+            "core; one with --reload)",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP/WebSocket server (embedded Valkey when REDIS_URL is unset)."""
     import structlog
 
     from server import serving
     from server.logs import configure_logging
+    from server.workers import default_workers
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json, stdlib=True)
@@ -43,7 +52,8 @@ def serve(
             secret_file.chmod(0o600)
         os.environ["EPHEMERA_SECRET_KEY"] = secret_file.read_text().strip()
     os.environ.setdefault("EPHEMERA_PUBLIC_BASE_URL", f"http://{host}:{port}")
-    why = serving.run(settings, host, port, reload)
+    count = 1 if reload else workers or default_workers()
+    why = serving.run(settings, host, port, reload, count)
     if why is not None:
         typer.echo(f"ephemera: could not start: {why}", err=True)
         raise typer.Exit(3)  # uvicorn's exit status for a server that could not start

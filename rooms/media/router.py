@@ -39,7 +39,7 @@ from rooms.media.port import SendJson
 from rooms.media.signaling import RtcOffer, parse_message, parse_sdp, ufrag
 from server.background import every, stop
 from server.errors import Conflict, DomainError
-from server.store import REDIS_DOWN
+from server.store import REDIS_DOWN, request_budget
 
 log = structlog.get_logger(__name__)
 
@@ -106,16 +106,19 @@ class MediaRouter:
         msg = parse_message(message)
         p = self._participant(room_id, user_id)
         p.send = send
-        if isinstance(msg, RtcOffer):
-            fresh = ufrag(parse_sdp(msg.sdp))
-            if fresh in p.retired:
-                return  # from a connection we asked to restart: its successor follows
-            if p.node is None or fresh != p.ufrag:
-                await self._place(p, message, fresh)
-                return
-        if p.node is None:
-            raise Conflict("send rtc.offer first", code="no_peer_connection")
-        await self._forward(p.node, p, message, origin=False)
+        # Placing a connection takes a few Redis calls more than a room message's budget
+        # allows on a busy server; a Redis that is down still fails them at once (circuit).
+        with request_budget(self.settings.media_rpc_timeout_seconds):
+            if isinstance(msg, RtcOffer):
+                fresh = ufrag(parse_sdp(msg.sdp))
+                if fresh in p.retired:
+                    return  # from a connection we asked to restart: its successor follows
+                if p.node is None or fresh != p.ufrag:
+                    await self._place(p, message, fresh)
+                    return
+            if p.node is None:
+                raise Conflict("send rtc.offer first", code="no_peer_connection")
+            await self._forward(p.node, p, message, origin=False)
 
     async def set_publishing(self, room_id: str, user_id: str, allowed: bool) -> None:
         p = self._participant(room_id, user_id)
@@ -155,6 +158,7 @@ class MediaRouter:
         finally:
             p.pending = None
         node_id, at_origin = placed
+        log.info("media.router.placed", room=p.room_id, user=p.user_id, node=node_id)
         p.node, p.ufrag = node_id, fresh
         if not p.allowed:
             self._placed[node_id] = self._placed.get(node_id, 0) + 1
@@ -183,6 +187,7 @@ class MediaRouter:
                     raise
         if waiting:
             return None
+        log.warning("media.router.full", room=p.room_id, nodes=sorted(loads))
         raise Conflict("this room's audio is at capacity; retry later", code="media_full")
 
     def _candidates(
