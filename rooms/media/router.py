@@ -15,7 +15,9 @@ connection, placed anew) when:
 * the node serving it is gone: its process no longer listens on Redis (it died: noticed
   within a second) or its registry lease ran out (it hung);
 * a listener on an edge may now speak: speakers publish to the origin;
-* the node itself asks (it is shutting down, or lost the room's origin lease).
+* the node itself asks (it is shutting down, or lost the room's origin lease);
+* no node could take its last offer (every one full, or none answering: the offer got an
+  error), once one may.
 
 Every ``rtc.*`` message a node sends is tagged with the peer connection it is for; one for
 a connection the client has replaced is dropped here.
@@ -45,6 +47,7 @@ log = structlog.get_logger(__name__)
 
 WATCH_SECONDS = 0.5
 RETRY_SECONDS = 0.25  # while a dead origin's lease runs out
+STRANDED_RETRY = 2.0
 SILENT_CHECKS = 2  # a node not listening on Redis this many checks in a row is gone
 FORGET_GONE = 60.0  # a node seen gone is not placed on until the registry forgets it, or this
 
@@ -60,6 +63,8 @@ class Participant:
     node: str | None = None  # the node serving their current peer connection
     ufrag: str | None = None  # that connection (the client's ICE username fragment)
     pending: str | None = None  # a connection being placed
+    stranded: str | None = None  # a connection no node could take (asked again later)
+    stranded_at: float = 0.0
     retired: deque[str] = field(default_factory=lambda: deque(maxlen=8))
 
     def current(self, ufrag: str) -> bool:
@@ -155,11 +160,14 @@ class MediaRouter:
                 if time.monotonic() > deadline:
                     raise Conflict("no media node can take you now; retry", code="media_busy")
                 await asyncio.sleep(RETRY_SECONDS)
+        except DomainError:  # the client is asked again once a node can take it
+            p.stranded, p.stranded_at = fresh, time.monotonic()
+            raise
         finally:
             p.pending = None
         node_id, at_origin = placed
         log.info("media.router.placed", room=p.room_id, user=p.user_id, node=node_id)
-        p.node, p.ufrag = node_id, fresh
+        p.node, p.ufrag, p.stranded = node_id, fresh, None
         if not p.allowed:
             self._placed[node_id] = self._placed.get(node_id, 0) + 1
         if old[0] is not None and old[1] is not None and old[0] != node_id:
@@ -187,7 +195,13 @@ class MediaRouter:
                     raise
         if waiting:
             return None
-        log.warning("media.router.full", room=p.room_id, nodes=sorted(loads))
+        log.warning(
+            "media.router.full",
+            room=p.room_id,
+            nodes=sorted(self.node.loads),
+            gone=sorted(self._gone),
+            silent=self._silent,
+        )
         raise Conflict("this room's audio is at capacity; retry later", code="media_full")
 
     def _candidates(
@@ -287,16 +301,33 @@ class MediaRouter:
     # ---------------------------------------------------------------- watching
 
     async def _watch(self) -> None:
-        """Participants on a node that is gone are asked to reconnect."""
-        own = self.node.id
-        in_use = sorted({p.node for p in self.participants.values() if p.node and p.node != own})
-        listening = await self.node.bus.listening(in_use)
+        """Nodes whose process is gone are not placed on; participants on them (or on a node
+        whose registry lease ran out) are asked to reconnect."""
+        own, view, now = self.node.id, self.node.loads, time.monotonic()
+        in_use = {p.node for p in self.participants.values() if p.node and p.node != own}
+        listening = await self.node.bus.listening(sorted((in_use | set(view)) - {own}))
         self._silent = {n: self._silent.get(n, 0) + 1 for n, up in listening.items() if not up}
-        view, now = self.node.loads, time.monotonic()
-        for n in in_use:
-            if self._silent.get(n, 0) >= SILENT_CHECKS or (view and n not in view):
+        for n, checks in self._silent.items():
+            if checks >= SILENT_CHECKS:
                 self._gone.setdefault(n, now)
+        lost = {n for n in in_use if n in self._gone or (view and n not in view)}
         self._gone = {n: at for n, at in self._gone.items() if n in view and now - at < FORGET_GONE}
         for p in list(self.participants.values()):
-            if p.node in self._gone:
+            if p.node in lost:
                 await self._restart(p)
+        await self._retry_stranded()
+
+    async def _retry_stranded(self) -> None:
+        """Participants no node could take are asked for a new connection once one may
+        (a node started, or listeners left), at most every ``STRANDED_RETRY`` seconds."""
+        loads, now = self._loads(), time.monotonic()
+        for p in list(self.participants.values()):
+            if p.stranded is None or p.node is not None or now - p.stranded_at < STRANDED_RETRY:
+                continue
+            if not p.allowed and not any(load.open for load in loads.values()):
+                continue
+            p.retired.append(p.stranded)
+            p.stranded = None
+            await self._deliver(
+                p.room_id, p.user_id, "", {"type": "rtc.restart", "publish": p.allowed}
+            )

@@ -7,7 +7,9 @@ the listener are on two server processes: the listener's audio comes over the tr
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from rooms.media.directory import Directory
+from rooms.media.node import VIEW_SECONDS
 from server.settings import Settings
 from server.store import Keys, connect
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS
@@ -125,6 +128,7 @@ def two_processes(
     try:
         a.start()
         b.start()
+        time.sleep(2 * VIEW_SECONDS)  # each sees the other in the registry
         yield a, b
     finally:
         a.stop()
@@ -243,6 +247,7 @@ async def test_the_web_client_moves_when_its_edge_dies(
     try:
         for proc in procs:
             proc.start()
+        await asyncio.sleep(2 * VIEW_SECONDS)
         origin = procs[0]
         async with httpx.AsyncClient(base_url=origin.url, headers=auth("alice")) as http:
             room = (await http.post("/v1/rooms", json={"title": "Moving"})).json()

@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from rooms.media.directory import Directory
+from rooms.media.node import VIEW_SECONDS
 from server.settings import Settings
 from server.store import Keys, connect
 from tests.media.client import Inbound, RoomClient, hears_tone, room_socket
@@ -44,6 +45,7 @@ def cluster(make_settings: Callable[..., Settings]) -> Iterator[Cluster]:
         for proc in procs:
             started.append(proc)
             proc.start()
+        time.sleep(VIEW_SECONDS * 2)  # every node's view of the others is up to date
         return procs
 
     yield start
@@ -137,7 +139,7 @@ async def test_listeners_on_other_processes_hear_the_speaker(
     carol = await join(b, "carol")
     dave = await join(b, "dave", tone=660)  # a listener with a microphone ready
     for listener in (bob, carol, dave):
-        await wait_for(lambda c=listener: c.rtc.hears_tone(440), within=30)
+        await wait_for(lambda c=listener: c.rtc is not None and c.rtc.hears_tone(440), 30)
     where = await directory.where(room)
     assert node_of(0, where.origin) and len(where.edges) == 1
     assert node_of(1, next(iter(where.edges)))
@@ -152,7 +154,7 @@ async def test_listeners_on_other_processes_hear_the_speaker(
     await alice.act("hand.accept", user_id="dave")
     await wait_for(lambda: len(dave.restarts) == 1, within=10)
     for listener in (alice, bob, carol):
-        await wait_for(lambda c=listener: c.rtc.hears_tone(660), within=30)
+        await wait_for(lambda c=listener: c.rtc is not None and c.rtc.hears_tone(660), 30)
 
     # The host mutes dave: the edge's listeners stop getting him, alice is still heard.
     dave_on_b = track_of(carol, 660)
