@@ -273,6 +273,10 @@ class RoomClient:
         self.welcome: dict[str, Any] = {}
         self.events: list[dict[str, Any]] = []
         self.rtc: RtcPeer | None = None
+        # What a new media connection sends when speaking (a tone by default) and who
+        # wants to know of each new one (load generators count packets at its socket).
+        self.make_mic: Callable[[], MediaStreamTrack] | None = None
+        self.on_rtc: Callable[[RtcPeer], None] | None = None
         self.tone: float | None = None
         self.restarts: list[float] = []  # time.monotonic() of each rtc.restart
         self.closed_code: int | None = None
@@ -314,19 +318,21 @@ class RoomClient:
         speak = publish or (old is not None and old.sending)
         if old is not None:
             await old.close()
-        await self.start_audio(speak=speak and self.tone is not None, tone=self.tone)
+        has_mic = self.tone is not None or self.make_mic is not None
+        await self.start_audio(speak=speak and has_mic, tone=self.tone)
 
     async def start_audio(self, *, speak: bool = False, tone: float | None = None) -> RtcPeer:
-        """Open the media connection; a ``tone`` microphone is ready even for a listener."""
-        if speak and tone is None:
+        """Open the media connection; a ``tone`` microphone is ready even for a listener
+        (``make_mic``'s, when set and no tone is given)."""
+        if speak and tone is None and self.make_mic is None:
             tone = 440.0
         self.tone = tone
+        mic = ToneTrack(tone) if tone else self.make_mic() if self.make_mic else None
         self.rtc = RtcPeer(
-            self.send,
-            mic=ToneTrack(tone) if tone else None,
-            ice_servers=self.welcome.get("ice_servers"),
-            **self.rtc_options,
+            self.send, mic=mic, ice_servers=self.welcome.get("ice_servers"), **self.rtc_options
         )
+        if self.on_rtc is not None:
+            self.on_rtc(self.rtc)
         await self.rtc.start(speak=speak)
         return self.rtc
 
