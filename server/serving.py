@@ -159,12 +159,9 @@ def _config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
     )
 
 
-def run(settings: Settings, host: str, port: int, reload: bool, workers: int = 1) -> str | None:
-    """Serve the app until stopped; the reason it could not start, or None."""
-    if workers > 1 and not reload:
-        from server.workers import Supervisor
-
-        return Supervisor(settings, host, port, workers).run()
+def run(settings: Settings, host: str, port: int, reload: bool) -> str | None:
+    """Serve the app in this process until stopped; the reason it could not start, or None
+    (several processes: ``server.workers``)."""
     from server.app import create_app
 
     # The reloader needs an import string; otherwise the app object is ours, so a failed

@@ -15,6 +15,11 @@ A :class:`Source` receives a speaker's RTP packets from the receiver tap
 
 A source whose speaker may not publish (muted, demoted) drops everything it receives:
 enforcement is here, on the server, not a client flag.
+
+In a room served by several nodes, the origin's local sources also send each packet to the
+room's edges (``trunk``, :mod:`rooms.media.trunk`), and an edge's sources are *remote*: fed
+by the trunk (``on_trunk``), gated too (a mute is applied on every node at once), never
+counted for speaking (the origin does that).
 """
 
 from __future__ import annotations

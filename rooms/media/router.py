@@ -189,7 +189,7 @@ class MediaRouter:
             except DomainError as exc:
                 if exc.code == "not_origin" and exc.message in loads:
                     candidates.insert(0, (exc.message, True))  # the one that claimed it
-                elif exc.code in ("not_origin", "media_unavailable"):
+                elif exc.code in ("not_origin", "media_busy"):
                     waiting = True  # a dead origin's lease, a dead node's registry entry
                 elif exc.code != "node_full":
                     raise
@@ -252,7 +252,7 @@ class MediaRouter:
         except TimeoutError:
             log.warning("media.router.no_answer", node=node_id, room=p.room_id)
             self._gone[node_id] = time.monotonic()
-            raise Conflict("the media node did not answer", code="media_unavailable") from None
+            raise Conflict("the media node did not answer; retry", code="media_busy") from None
         error = result.get("error")
         if error:
             raise DomainError(str(error["message"]), code=str(error["code"]))

@@ -94,6 +94,17 @@ class Inbound:
         return np.concatenate(chunks) if chunks else np.zeros(0)
 
 
+async def goes_silent(inbound: Inbound, within: float = 10.0) -> bool:
+    """True once no packet arrives on this track for a whole second."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        before = inbound.packets
+        await asyncio.sleep(1.0)
+        if inbound.packets == before:
+            return True
+    return False
+
+
 def dominant_hz(samples: np.ndarray, rate: int = RATE) -> float:
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
     return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])

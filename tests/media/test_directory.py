@@ -4,7 +4,7 @@ on a real Redis."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,17 +13,8 @@ from redis.asyncio import Redis
 from rooms.media.bus import Bus
 from rooms.media.directory import Directory, Where
 from server.settings import Settings
-from server.store import Keys, connect
+from server.store import Keys
 from tests.support import wait_for
-
-
-@pytest.fixture
-async def redis(make_settings: Callable[..., Settings]) -> AsyncIterator[Redis]:
-    settings = make_settings()
-    assert settings.redis_url is not None
-    client = connect(settings.redis_url, settings)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ dead node's participants are back on audio elsewhere."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 from rooms.media.directory import Directory
 from rooms.media.node import VIEW_SECONDS
 from server.settings import Settings
-from server.store import Keys, connect
-from tests.media.client import Inbound, RoomClient, hears_tone, room_socket
+from server.store import Keys
+from tests.media.client import Inbound, RoomClient, goes_silent, hears_tone, room_socket
 from tests.support import ServerProcess, auth, settings_env, wait_for
 
 Cluster = Callable[..., list[ServerProcess]]
@@ -54,15 +54,6 @@ def cluster(make_settings: Callable[..., Settings]) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-async def redis(make_settings: Callable[..., Settings]) -> AsyncIterator[Redis]:
-    settings = make_settings()
-    assert settings.redis_url is not None
-    client = connect(settings.redis_url, settings)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 def directory(redis: Redis, make_settings: Callable[..., Settings]) -> Directory:
     return Directory(redis, Keys(make_settings().key_prefix), 3.0)
 
@@ -73,6 +64,24 @@ async def clients() -> AsyncIterator[list[RoomClient]]:
     yield made
     for client in made:
         await client.close()
+
+
+Join = Callable[..., Awaitable[RoomClient]]
+
+
+@pytest.fixture
+def joiner(clients: list[RoomClient]) -> Join:
+    """``joiner(room, process, user, **audio)``: a participant with their socket on that
+    process, their media started (closed after the test)."""
+
+    async def join(room: str, proc: ServerProcess, user: str, **audio: Any) -> RoomClient:
+        client = RoomClient(room_socket(proc.ws_url, room), user)
+        clients.append(client)
+        await client.connect()
+        await client.start_audio(**audio)
+        return client
+
+    return join
 
 
 async def create_room(proc: ServerProcess, host: str) -> str:
@@ -86,17 +95,6 @@ async def create_room(proc: ServerProcess, host: str) -> str:
 def node_of(index: int, node_id: str | None) -> bool:
     """Whether ``node_id`` is a run of the cluster's process number ``index``."""
     return node_id is not None and node_id.startswith(f"node{index}-")
-
-
-async def goes_silent(inbound: Inbound, within: float = 10.0) -> bool:
-    """True once no packet arrives on this track for a whole second."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        before = inbound.packets
-        await asyncio.sleep(1.0)
-        if inbound.packets == before:
-            return True
-    return False
 
 
 def track_of(client: RoomClient, hz: float) -> Inbound | None:
@@ -122,17 +120,12 @@ async def traces(redis: Redis, prefix: str, node_id: str) -> list[str]:
 
 
 async def test_listeners_on_other_processes_hear_the_speaker(
-    cluster: Cluster, clients: list[RoomClient], directory: Directory
+    cluster: Cluster, joiner: Join, directory: Directory
 ) -> None:
     a, b = cluster(0, 50)  # a takes no listeners: they all go to b
     room = await create_room(a, "alice")
 
-    async def join(proc: ServerProcess, user: str, **audio: Any) -> RoomClient:
-        client = RoomClient(room_socket(proc.ws_url, room), user)
-        clients.append(client)
-        await client.connect()
-        await client.start_audio(**audio)
-        return client
+    join = functools.partial(joiner, room)
 
     alice = await join(a, "alice", speak=True, tone=440)  # the first offer: a is the origin
     bob = await join(a, "bob")  # his socket on a, his media on b: signaling through Redis
@@ -213,19 +206,14 @@ async def test_a_listener_moves_when_its_edge_dies(
 
 
 async def test_the_room_moves_when_its_origin_dies(
-    cluster: Cluster, clients: list[RoomClient], directory: Directory
+    cluster: Cluster, joiner: Join, directory: Directory
 ) -> None:
     # The origin (o) serves one listener; the speaker's socket is on s (which takes no
     # listeners); the third process is an edge.
     o, s, _ = cluster(1, 0, 5)
     room = await create_room(o, "alice")
 
-    async def join(proc: ServerProcess, user: str, **audio: Any) -> RoomClient:
-        client = RoomClient(room_socket(proc.ws_url, room), user)
-        clients.append(client)
-        await client.connect()
-        await client.start_audio(**audio)
-        return client
+    join = functools.partial(joiner, room)
 
     first = await join(o, "first")  # the first offer: o claims the room
     await wait_for(lambda: first.rtc is not None and first.rtc.answers_received == 1)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.media.client import Inbound, RoomClient, hears_tone, room_socket
+from tests.media.client import Inbound, RoomClient, goes_silent, hears_tone, room_socket
 from tests.support import LiveServer, wait_for
 
 
@@ -51,17 +49,6 @@ def join(
 def inbound_with(client: RoomClient, hz: float) -> Inbound | None:
     assert client.rtc is not None
     return next((i for i in client.rtc.inbound if hears_tone(i, hz)), None)
-
-
-async def goes_silent(inbound: Inbound, within: float = 10.0) -> bool:
-    """True once no packet arrives on this track for a whole second."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        before = inbound.packets
-        await asyncio.sleep(1.0)
-        if inbound.packets == before:
-            return True
-    return False
 
 
 def dropped() -> float:
