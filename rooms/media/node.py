@@ -103,7 +103,7 @@ class MediaNode:
     async def start(self) -> None:
         self._update_load()
         for earlier in await self.registry.start():  # earlier runs of this process: gone
-            await self._forget_node(earlier)
+            await self.clean_up_after(earlier)
         await self.bus.start()
         with contextlib.suppress(*REDIS_DOWN):
             await self._view()
@@ -120,6 +120,7 @@ class MediaNode:
         self.closing = True
         for loop in self._loops:
             await stop(loop)
+        await self.registry.stop()  # no router places anyone here any more
         for room in list(self.service.rooms.values()):
             for user in list(room.peers):
                 await self.service.restart(room, user)
@@ -127,11 +128,10 @@ class MediaNode:
         for task in list(self._tasks):
             await stop(task)
         try:
-            await self._forget_node(self.id)
+            await self.clean_up_after(self.id)
         except REDIS_DOWN as exc:
             log.warning("media.node.stop_failed", error=repr(exc))
         await self.bus.stop()
-        await self.registry.stop()
         self._trunk_sock.close()
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -197,7 +197,9 @@ class MediaNode:
             self._spawn(handler(self, part, message))
 
     async def _on_publishing(self, part: Part, message: dict[str, Any]) -> None:
-        await self.service.set_publishing(part.room_id, message["user"], message["allowed"])
+        # Nothing to gate in a room gone idle here (every routed offer says who may publish).
+        if part.room_id in self.service.rooms:
+            await self.service.set_publishing(part.room_id, message["user"], message["allowed"])
 
     async def _on_leave(self, part: Part, message: dict[str, Any]) -> None:
         await self.service.leave(part.room_id, message["user"], message.get("ufrag"))
@@ -443,7 +445,7 @@ class MediaNode:
         for room_id in await self.directory.renew(origins, self.id):
             await self._lost_origin(room_id)
         for dead in await self.registry.take_dead(DEAD_NODE_LEASE):
-            await self._forget_node(dead)
+            await self.clean_up_after(dead)
         if self._beats % RECONCILE_EVERY == 0:
             await self._reconcile()
 
@@ -469,9 +471,11 @@ class MediaNode:
             else:
                 await self._follow_origin(part)
 
-    async def _forget_node(self, node_id: str) -> None:
+    async def clean_up_after(self, node_id: str) -> None:
         """A node is gone (dead, an earlier run of this process, or this one leaving): what
-        it held in Redis goes, and its rooms are told."""
+        it held in Redis goes, its rooms are told, and (another node) the registry forgets
+        it. Whoever takes a dead node from the registry (``NodeRegistry.take_dead``) must
+        have this run before the registry forgets it."""
         rooms = await self.directory.forget_node(node_id)
         for room_id in rooms:
             await self.bus.announce(room_id, {"op": "node_gone", "node": node_id})
