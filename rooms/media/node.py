@@ -67,6 +67,7 @@ class Part:
     trunk_out: TrunkOut | None = None
     trunk_in: TrunkIn | None = None
     origin_node: str | None = None  # an edge: the origin whose streams it takes
+    key: bytes | None = None  # and the key of its term
     by_ssrc: dict[int, Source] = field(default_factory=dict)
     looked_up_at: float = 0.0
     publishing_sources: asyncio.Task[None] | None = None
@@ -208,11 +209,12 @@ class MediaNode:
         await self.service.end_room(part.room_id)
 
     async def _on_origin(self, part: Part, message: dict[str, Any]) -> None:
-        if not part.origin and message.get("node") != part.origin_node:
+        if not part.origin:  # a new origin, or a new term of the same one
             await self._follow_origin(part)
 
     async def _on_sources(self, part: Part, message: dict[str, Any]) -> None:
-        if not part.origin and message.get("node") == part.origin_node:
+        followed = part.origin_node
+        if not part.origin and (followed is None or message.get("node") == followed):
             await self._follow_origin(part)
 
     async def _on_edges(self, part: Part, message: dict[str, Any]) -> None:
@@ -265,7 +267,7 @@ class MediaNode:
         if part.origin:
             room.relay.set_trunk(part.trunk_out)
         else:
-            part.by_ssrc, part.origin_node = {}, None
+            part.by_ssrc, part.origin_node, part.key = {}, None, None
             self._spawn(self._follow_origin(part))
         return room
 
@@ -376,14 +378,15 @@ class MediaNode:
             return
         origin = (await self.directory.where(part.room_id)).origin
         record = await self.directory.origin_record(part.room_id, origin) if origin else None
-        if origin != part.origin_node:
+        term = (origin, record.key if record else None)
+        if term != (part.origin_node, part.key):  # a new origin, or a new term of the same
             self._drop_remote_sources(part, room)
-            part.origin_node = None
+            part.origin_node = part.key = None
         if record is None or origin is None:
             return
-        if part.origin_node is None:
+        if part.key is None:
             part.trunk_in.set_key(record.key)
-            part.origin_node = origin
+            part.origin_node, part.key = origin, record.key
         self._apply_sources(part, room, record.sources)
 
     def _apply_sources(self, part: Part, room: RoomMedia, sources: dict[int, str]) -> None:
