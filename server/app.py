@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from rooms.control.feature import RoomsFeature
 from rooms.media.feature import MediaFeature
-from server import metrics, pages, wellknown
+from server import metrics
 from server.api import Api, build_routes
 from server.background import stop
 from server.clock import SystemClock
@@ -34,6 +34,7 @@ from server.openapi import build_openapi, docs, openapi_endpoint
 from server.platform import Platform
 from server.ratelimit import RateLimiter
 from server.settings import Settings
+from server.share.feature import ShareFeature
 from server.store import Keys, check_server, connect, connect_probe, display_url
 from server.valkey import EmbeddedValkey
 from server.watchdog import watch_redis
@@ -47,8 +48,10 @@ VERSION = "0.1.0"
 def default_features() -> list[Feature]:
     """Every feature, each handed the ones it depends on (and started after them)."""
     graph = GraphFeature()
+    stories = StoriesFeature(graph)
     media = MediaFeature()
-    return [graph, StoriesFeature(graph), media, RoomsFeature(graph, media)]
+    rooms = RoomsFeature(graph, media)
+    return [graph, stories, media, rooms, ShareFeature(stories, rooms)]
 
 
 class StartupError(Exception):
@@ -111,13 +114,11 @@ def routes_for(feats: Sequence[Feature], apis: list[Api], schema: dict[str, Any]
         Route("/docs", docs),
     ]
     routes.extend(build_routes(apis))
-    routes.extend(wellknown.routes)
     for feat in feats:
         routes.extend(feat.routes)
     static = static_dir()
     if static is not None:
-        # The client's own paths (share links among them) before its files.
-        routes.extend(pages.Pages(static / "index.html").routes())
+        # Last: the features' paths (the share feature's pages among them) win over files.
         routes.append(StaticMount("/", StaticFiles(directory=static, html=True), name="static"))
     return routes
 
@@ -129,7 +130,7 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
     feats = list(features) if features is not None else default_features()
-    apis = [pages.api] + [api for f in feats for api in f.apis]
+    apis = [api for f in feats for api in f.apis]
     schema = build_openapi(apis, title="Ephemera", version=VERSION)
 
     @contextlib.asynccontextmanager

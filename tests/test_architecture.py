@@ -69,9 +69,6 @@ PENDING = {
     "rooms/control/store.py:join",
     "rooms/control/store.py:expire",
     "rooms/control/store.py:act",
-    "stories/media.py:_remux",
-    "stories/store.py:tray",
-    "stories/upload.py:read_upload",
 }
 
 
