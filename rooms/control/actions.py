@@ -41,8 +41,8 @@ _YOU, _OTHER = "\x00you", "\x00other"
 # people on stage can be muted.
 TARGETS = tuple(
     Member(_OTHER, Role.LISTENER, hand_raised=hand, invited=invited)
-    for hand in (False, True)
     for invited in (False, True)
+    for hand in (False, True)
 ) + tuple(
     Member(_OTHER, role, muted=muted)
     for role in (Role.SPEAKER, Role.COHOST, Role.HOST)
