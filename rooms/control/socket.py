@@ -385,13 +385,13 @@ async def welcome(svc: RoomsService, room_id: str, user: str) -> tuple[str, Reco
             participants=[presenters.participant(p) for p in participants],
             ice_servers=svc.settings.ice_servers,
             reactions=list(rules.REACTIONS),
-            actions=presenters.actions(allowed(svc, meta, me, participants)),
+            actions=presenters.actions(actions_of(svc, meta, me, participants)),
         )
     )
     return text, me
 
 
-def allowed(
+def actions_of(
     svc: RoomsService, meta: Meta, me: Record | None, participants: list[Record]
 ) -> actions.Allowed:
     """What the user may do, as of the snapshot (events bring every later change)."""

@@ -342,14 +342,13 @@ class RoomStore:
             users += extra
         raw = await p.mget(list(map(rk.part, users))) if users else []
         members = {r.user_id: r for r in (Record.loads(x) for x in raw if x)}
-        removed: frozenset[str] = frozenset()
-        if reads.removed and reads.users:
-            flags = await p.smismember(rk.removed, list(reads.users))
-            removed = frozenset(u for u, f in zip(reads.users, flags, strict=True) if f)
+        removed = set()
+        for user_id in reads.users if reads.removed else ():
+            if await p.sismember(rk.removed, user_id):
+                removed.add(user_id)
         listeners = (await self.counts([rk.room_id]))[0][0] if reads.listeners else 0
-        return RoomState(
-            Meta.from_hash(raw_meta) if raw_meta else None, members, removed, listeners
-        )
+        meta = Meta.from_hash(raw_meta) if raw_meta else None
+        return RoomState(meta, members, frozenset(removed), listeners)
 
     # ---- writing ----
 
