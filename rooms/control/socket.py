@@ -42,7 +42,7 @@ from rooms.control.store import checked_id
 from rooms.media.port import MediaService
 from server import metrics
 from server.background import check_cancelled, stop
-from server.errors import DomainError, Forbidden, ServiceUnavailable
+from server.errors import DomainError, Forbidden, ServiceUnavailable, ValidationFailed
 from server.store import REDIS_DOWN, request_budget
 from server.ws import authenticate_ws, refuse
 
@@ -251,7 +251,8 @@ class Connection:
                 continue
             text = msg.get("text")
             if text is None:
-                self.send_event(Error(code="invalid_message", message="send JSON in text frames"))
+                binary = ValidationFailed("send JSON in text frames", code="invalid_message")
+                self.send_event(self.answer(binary, None))
                 continue
             await self.handle(text)
 
