@@ -1,9 +1,10 @@
 // One participant's sheet: who they are, Follow, and the moderation actions the server
-// offers us for someone in their state (`actions.targets`). The sheet follows the room: its
-// actions are redrawn only when what we may do to them changes, so a press is never lost.
+// offers us for someone in their state (`actions.targets`). The sheet follows the room
+// while it is open: a button comes or goes as the server's offer changes, and the others
+// stay the same elements.
 
 import { api, describeError } from '../../api.js';
-import { remount } from '../../keyed.js';
+import { keyed } from '../../keyed.js';
 import { avatar, h, sheet, toast } from '../../ui.js';
 import { targetActions } from '../state.js';
 import { personStatus, targetButtons } from './labels.js';
@@ -30,9 +31,11 @@ export function openPerson(userId, state, send) {
     status.textContent = p ? personStatus(p) : 'Left the room';
     const buttons = p ? targetButtons(p, targetActions(s, p)) : [];
     actions.hidden = buttons.length === 0;
-    remount(actions, JSON.stringify(buttons), () =>
-      buttons.map((b) => h('button', { type: 'button', class: `btn ${b.danger ? 'btn-danger' : ''}`, dataset: { key: b.type }, onclick: () => act(b.type) }, b.label)),
-    );
+    keyed(actions, buttons, {
+      key: (b) => b.type,
+      sig: (b) => b.label,
+      render: (b) => h('button', { type: 'button', class: `btn ${b.danger ? 'btn-danger' : ''}`, dataset: { key: b.type }, onclick: () => act(b.type) }, b.label),
+    });
   };
   update(state);
   return { update, isOpen: () => dialog.open, close: () => dialog.close() };
