@@ -186,8 +186,8 @@ describe('the room', () => {
 
   it('errors become notices with the server message', () => {
     const s = reduce(joined('bob', [person('bob')]), { type: 'error', code: 'speakers_full', message: 'the room already has 10 speakers', ref: '7' });
-    assert.deepEqual(s.notices, [{ kind: 'error', text: 'the room already has 10 speakers' }]);
-    assert.deepEqual(reduce(s, { type: 'error', code: 'not_allowed' }).notices, [{ kind: 'error', text: 'not_allowed' }]);
+    assert.deepEqual(s.notices, [{ kind: 'error', text: 'the room already has 10 speakers', code: 'speakers_full' }]);
+    assert.deepEqual(reduce(s, { type: 'error', code: 'not_allowed' }).notices, [{ kind: 'error', text: 'not_allowed', code: 'not_allowed' }]);
   });
 
   it('rtc messages, pong and unknown types leave the state as it is', () => {

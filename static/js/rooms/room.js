@@ -95,6 +95,7 @@ class RoomPage {
     for (const notice of now.notices) {
       if (notice.kind === 'reaction') floatReaction(this.floats, this.stage, notice.userId, notice.emoji);
       else toast(notice.text, notice.kind === 'error' ? 'error' : 'info');
+      if (notice.kind === 'error') console.warn(`room: the server refused a message: ${notice.code}: ${notice.text}`);
     }
     if (now.over && !before.over) this.closeConnections();
   }
