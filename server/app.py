@@ -1,9 +1,9 @@
 """The composition root: settings and features in, app out.
 
 ``create_app`` starts the platform in the lifespan (Redis or the embedded Valkey, the
-watchdog, key names, rate limits, clock, this node), then the features in order, each built
-with the features it depends on (``default_features``), and mounts their endpoints next to
-health, metrics, OpenAPI and the web client.
+watchdog, key names, rate limits, clock, this node and the node registry), then the features in
+order, each built with the features it depends on (``default_features``), and mounts their
+endpoints next to health, metrics, OpenAPI and the web client.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -21,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from rooms.control.feature import RoomsFeature
 from rooms.media.feature import MediaFeature
-from server import metrics, pages, wellknown
+from server import metrics
 from server.api import Api, build_routes
 from server.background import stop
 from server.clock import SystemClock
@@ -29,11 +30,12 @@ from server.feature import Feature
 from server.graph.feature import GraphFeature
 from server.http import RequestContext, StaticMount, exception_handlers, healthz, readyz
 from server.logs import configure_logging
-from server.nodes import Node
+from server.nodes import Node, NodeRegistry
 from server.openapi import build_openapi, docs, openapi_endpoint
 from server.platform import Platform
 from server.ratelimit import RateLimiter
 from server.settings import Settings
+from server.share.feature import ShareFeature
 from server.store import Keys, check_server, connect, connect_probe, display_url
 from server.valkey import EmbeddedValkey
 from server.watchdog import watch_redis
@@ -47,8 +49,10 @@ VERSION = "0.1.0"
 def default_features() -> list[Feature]:
     """Every feature, each handed the ones it depends on (and started after them)."""
     graph = GraphFeature()
+    stories = StoriesFeature(graph)
     media = MediaFeature()
-    return [graph, StoriesFeature(graph), media, RoomsFeature(graph, media)]
+    rooms = RoomsFeature(graph, media)
+    return [graph, stories, media, rooms, ShareFeature(stories, rooms)]
 
 
 class StartupError(Exception):
@@ -81,14 +85,34 @@ async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -
     interval = settings.redis_watchdog_interval
     watchdog = asyncio.create_task(watch_redis(redis, probe, interval), name="redis-watchdog")
     stack.push_async_callback(stop, watchdog)
+    keys = Keys(settings.key_prefix)
+    node = Node.for_process(settings)
+    nodes = await start_registry(redis, keys, node, settings, stack)
     return Platform(
         settings=settings,
         redis=redis,
-        keys=Keys(settings.key_prefix),
+        keys=keys,
         limiter=RateLimiter(redis, settings.key_prefix),
         clock=SystemClock(),
-        node=Node.for_process(settings),
+        node=node,
+        nodes=nodes,
     )
+
+
+async def start_registry(
+    redis: Redis, keys: Keys, node: Node, settings: Settings, stack: contextlib.AsyncExitStack
+) -> NodeRegistry:
+    """This node in the registry, heartbeating until the app stops (after every feature)."""
+    nodes = NodeRegistry(
+        redis,
+        keys,
+        node,
+        heartbeat_seconds=settings.node_heartbeat_seconds,
+        ttl_seconds=settings.node_ttl_seconds,
+    )
+    await nodes.start()
+    stack.push_async_callback(nodes.stop)
+    return nodes
 
 
 async def start(
@@ -99,6 +123,7 @@ async def start(
     state: dict[str, Any] = {"platform": platform}
     for feat in feats:
         state.update(await stack.enter_async_context(feat.lifespan(platform)))
+    platform.nodes.start_reaping()  # every feature has added its clean-up for dead nodes
     return state
 
 
@@ -111,13 +136,11 @@ def routes_for(feats: Sequence[Feature], apis: list[Api], schema: dict[str, Any]
         Route("/docs", docs),
     ]
     routes.extend(build_routes(apis))
-    routes.extend(wellknown.routes)
     for feat in feats:
         routes.extend(feat.routes)
     static = static_dir()
     if static is not None:
-        # The client's own paths (share links among them) before its files.
-        routes.extend(pages.Pages(static / "index.html").routes())
+        # Last: the features' paths (the share feature's pages among them) win over files.
         routes.append(StaticMount("/", StaticFiles(directory=static, html=True), name="static"))
     return routes
 
@@ -129,7 +152,7 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
     feats = list(features) if features is not None else default_features()
-    apis = [pages.api] + [api for f in feats for api in f.apis]
+    apis = [api for f in feats for api in f.apis]
     schema = build_openapi(apis, title="Ephemera", version=VERSION)
 
     @contextlib.asynccontextmanager

@@ -1,4 +1,4 @@
-"""How a feature (graph, stories, media, rooms) plugs into the app.
+"""How a feature (graph, stories, media, rooms, share) plugs into the app.
 
 The composition root (``server.app``) builds every feature, handing each the features it
 depends on, and starts them in order with one :class:`Platform`. A feature's service is

@@ -1,7 +1,7 @@
 """Public URLs of shareable things: the paths of room and story share links and room cards.
 
 Share links are plain paths (no ``#``) so that link unfurlers, which never run JavaScript,
-send the whole link to the server, and mobile apps can claim them (``server/wellknown.py``).
+send the whole link to the server, and mobile apps can claim them (``server.share.wellknown``).
 """
 
 from __future__ import annotations

@@ -31,10 +31,12 @@ class StoriesFeature(ServiceFeature[StoriesService]):
         # Pillow's own decompression-bomb guard, lowered to our cap (media.py also checks it
         # explicitly per upload, and turns Pillow's warning into an error).
         Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+        clock = platform.clock
         store = StoryStore(
-            platform.redis, platform.keys, settings.story_grace_seconds, self.graph.service
+            platform.redis, platform.keys, settings.story_grace_seconds, self.graph.service, clock
         )
-        service = StoriesService(store=store, storage=LocalStorage(settings.data_dir / "media"))
+        storage = LocalStorage(settings.data_dir / "media")
+        service = StoriesService(store, storage, settings, platform.limiter, clock)
         sweeper = Sweeper(service, settings.sweep_interval_seconds)
         self._sweeper = asyncio.create_task(sweeper.run(), name="stories-sweeper")
         return service

@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -40,6 +41,10 @@ VIDEO_FORMATS = {
     "video/mp4": ("mp4", {"mov,mp4,m4a,3gp,3g2,mj2"}),
     "video/webm": ("webm", {"matroska,webm"}),
 }
+# What clients may upload, as the publish screen and the OpenAPI document list it (an APNG
+# is accepted as a PNG).
+IMAGE_TYPES = sorted(m for m in IMAGE_FORMATS if m != "image/apng")
+VIDEO_TYPES = sorted(VIDEO_FORMATS)
 VIDEO_CODECS = {"h264", "hevc", "vp8", "vp9", "av1"}
 AUDIO_CODECS = {"aac", "opus", "vorbis", "mp3"}
 SNIFF_BYTES = 8192
@@ -160,7 +165,11 @@ def _seconds(value: int | None, time_base: Any) -> float:
     return float(value * time_base) if value is not None and time_base is not None else 0.0
 
 
-def _poster(frame: av.VideoFrame) -> tuple[Image.Image, int, int]:
+# The poster frame, upright, and its size.
+Poster = tuple[Image.Image, int, int]
+
+
+def _poster(frame: av.VideoFrame) -> Poster:
     img = frame.to_image()
     # Phones record sideways and set a display rotation; show the poster upright.
     rotation = int(getattr(frame, "rotation", 0) or 0) % 360
@@ -203,7 +212,7 @@ def _remux(
     demuxers: set[str],
     max_pixels: int,
     max_seconds: float,
-) -> tuple[tuple[Image.Image, int, int], float]:
+) -> tuple[Poster, float]:
     """Copy the audio/video packets into a fresh container (dropping all metadata and any
     other streams), decode the first frame for the poster, and measure the real length."""
     with av.open(fp, mode="r") as src:
@@ -211,61 +220,84 @@ def _remux(
             raise UnsupportedMedia(
                 "the container does not match the file type", code="bad_container"
             )
-        videos = list(src.streams.video)
-        if len(videos) != 1:
-            raise ValidationFailed("a video needs exactly one video track", code="invalid_media")
-        video = videos[0]
-        codec = video.codec_context.name
-        if codec not in VIDEO_CODECS:
-            raise UnsupportedMedia(
-                f"video codec {codec!r} is not accepted", code="unsupported_codec"
-            )
-        if video.codec_context.width * video.codec_context.height > max_pixels:
-            raise ValidationFailed("the video frame is too large", code="too_many_pixels")
-        audios = list(src.streams.audio)[:1]
-        for a in audios:
-            if a.codec_context.name not in AUDIO_CODECS:
-                raise UnsupportedMedia(
-                    f"audio codec {a.codec_context.name!r} is not accepted",
-                    code="unsupported_codec",
-                )
+        video, audios = _streams(src, max_pixels)
         declared = _seconds(src.duration, 1 / av.time_base) if src.duration else 0.0
         if rules.video_too_long(declared, max_seconds):
             raise _too_long(declared, max_seconds)
         options = {"movflags": "+faststart"} if out_format == "mp4" else {}
-        start: float | None = None
-        end = 0.0
-        poster = None
-        packets = 0
         with av.open(out_path, mode="w", format=out_format, options=options) as out:
-            mapping = {s.index: out.add_stream_from_template(s) for s in [video, *audios]}
-            for packet in src.demux(video, *audios):
-                if packet.dts is None:  # the demuxer's end-of-stream flush packet
-                    continue
-                packets += 1
-                if packet.pts is not None:
-                    t0 = _seconds(packet.pts, packet.time_base)
-                    start = t0 if start is None else min(start, t0)
-                    end = max(end, t0 + _seconds(packet.duration, packet.time_base))
-                    if rules.video_too_long(end - start, max_seconds):
-                        raise _too_long(end - start, max_seconds)
-                if poster is None and packet.stream.index == video.index:
-                    for frame in packet.decode():
-                        if isinstance(frame, av.VideoFrame):
-                            poster = _poster(frame)
-                            break
-                packet.stream = mapping[packet.stream.index]
-                out.mux(packet)
-            if poster is None:
-                for frame in video.codec_context.decode(None):  # drain a delayed decoder
-                    poster = _poster(frame)
-                    break
-        if poster is None or packets == 0:
+            copied = _copy_packets(src, out, video, audios, max_seconds)
+        if copied.poster is None or copied.packets == 0:
             raise InvalidMedia("the video has no decodable frame")
-        measured = end - (start or 0.0)
-        if declared and measured < declared - TRUNCATION_SLACK_SECONDS:
+        if declared and copied.length < declared - TRUNCATION_SLACK_SECONDS:
             raise InvalidMedia("the video is truncated")
-        return poster, max(measured, declared)
+        return copied.poster, max(copied.length, declared)
+
+
+def _streams(src: Any, max_pixels: int) -> tuple[Any, list[Any]]:
+    """The one video track and at most one audio track, if their codecs are accepted."""
+    videos = list(src.streams.video)
+    if len(videos) != 1:
+        raise ValidationFailed("a video needs exactly one video track", code="invalid_media")
+    video = videos[0]
+    codec = video.codec_context.name
+    if codec not in VIDEO_CODECS:
+        raise UnsupportedMedia(f"video codec {codec!r} is not accepted", code="unsupported_codec")
+    if video.codec_context.width * video.codec_context.height > max_pixels:
+        raise ValidationFailed("the video frame is too large", code="too_many_pixels")
+    audios = list(src.streams.audio)[:1]
+    for a in audios:
+        if a.codec_context.name not in AUDIO_CODECS:
+            raise UnsupportedMedia(
+                f"audio codec {a.codec_context.name!r} is not accepted",
+                code="unsupported_codec",
+            )
+    return video, audios
+
+
+@dataclass
+class _Copied:
+    """What copying a video's packets found: how many, the time they span, the poster."""
+
+    packets: int = 0
+    start: float | None = None
+    end: float = 0.0
+    poster: Poster | None = None
+
+    @property
+    def length(self) -> float:
+        return self.end - (self.start or 0.0)
+
+
+def _copy_packets(src: Any, out: Any, video: Any, audios: list[Any], max_seconds: float) -> _Copied:
+    """Mux every packet of the kept streams into ``out``, refusing a video as soon as its
+    packets run past ``max_seconds`` (the header's duration may lie)."""
+    copied = _Copied()
+    mapping = {s.index: out.add_stream_from_template(s) for s in [video, *audios]}
+    for packet in src.demux(video, *audios):
+        if packet.dts is None:  # the demuxer's end-of-stream flush packet
+            continue
+        copied.packets += 1
+        if packet.pts is not None:
+            t0 = _seconds(packet.pts, packet.time_base)
+            copied.start = t0 if copied.start is None else min(copied.start, t0)
+            copied.end = max(copied.end, t0 + _seconds(packet.duration, packet.time_base))
+            if rules.video_too_long(copied.length, max_seconds):
+                raise _too_long(copied.length, max_seconds)
+        if copied.poster is None and packet.stream.index == video.index:
+            copied.poster = _first_frame(packet.decode())
+        packet.stream = mapping[packet.stream.index]
+        out.mux(packet)
+    if copied.poster is None:  # drain a delayed decoder
+        copied.poster = _first_frame(video.codec_context.decode(None))
+    return copied
+
+
+def _first_frame(frames: Iterable[Any]) -> Poster | None:
+    for frame in frames:
+        if isinstance(frame, av.VideoFrame):
+            return _poster(frame)
+    return None
 
 
 def _too_long(seconds: float, max_seconds: float) -> ValidationFailed:

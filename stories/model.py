@@ -1,11 +1,15 @@
-"""A story and an inbox item as stored: dataclasses and their Redis hash encoding."""
+"""A story and an inbox item: dataclasses, their Redis hash encoding, and a story as one
+caller sees it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from stories.rules import Cursor
 
 
 @dataclass(frozen=True)
@@ -167,3 +171,41 @@ class StoryRef:
     @classmethod
     def of(cls, story: Story) -> StoryRef:
         return cls(story.id, story.created_at, story.expires_at, story.audience)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What an author chooses for any story: who sees it and how they may answer."""
+
+    audience: str
+    allow_replies: bool
+    allow_reactions: bool
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A story as one caller sees it at one moment: ``at`` is when it was read, what the
+    signed media URLs handed out with it count their lifetime from."""
+
+    story: Story
+    seen: bool
+    view_count: int | None  # only for the author
+    at: float
+
+
+@dataclass(frozen=True)
+class ViewerPage:
+    """Who saw a story, newest first, with the view count the author sees."""
+
+    viewers: list[tuple[str, float]]  # user id, first seen at
+    view_count: int
+    next_cursor: Cursor | None
+
+
+@dataclass(frozen=True)
+class MediaGrant:
+    """A media file a signed URL may fetch now, and for how long it may be cached."""
+
+    path: Path
+    content_type: str
+    max_age: int

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from server.settings import Settings
+from stories import media
 from stories.rules import Audience, Reaction
 
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
 # The schema documents the default limit; handlers enforce the configured one
 # (``max_story_text``), so configure it at or below this value.
 MAX_TEXT: int = Settings.model_fields["max_story_text"].default
-# Text as the handlers accept it (api.checked_text): something other than blanks, at most
+# Text as the service accepts it (StoriesService._text): something other than blanks, at most
 # MAX_TEXT characters once the blanks around it are trimmed (rules.BLANK, rules.clean_text).
 _BLANK, _SOLID = r"[ \t\n\r\f\v]", r"[^ \t\n\r\f\v]"
 TEXT_PATTERN = rf"^{_BLANK}*{_SOLID}(?:[\s\S]{{0,{MAX_TEXT - 2}}}{_SOLID})?{_BLANK}*$"
@@ -176,3 +177,58 @@ class ConfigOut(BaseModel):
     audiences: list[str]
     image_types: list[str]
     video_types: list[str]
+
+
+# --- what OpenAPI says of the two routes that are not JSON --------------------------------
+
+FILE_PART = {
+    "type": "string",
+    "format": "binary",
+    "minLength": 1,
+    "description": "JPEG, PNG, WebP or GIF image, or MP4/WebM video; "
+    "the type is sniffed from the bytes",
+}
+
+
+def media_form_schema() -> dict[str, Any]:
+    """The multipart form: the file part, and the text fields as the model that validates
+    them documents them (one source for both)."""
+    schema = MediaStoryFields.model_json_schema()
+    fields = {
+        name: {k: v for k, v in prop.items() if (k, v) != ("default", None)}
+        for name, prop in schema["properties"].items()
+    }
+    return {
+        "type": "object",
+        "required": ["file"],
+        "additionalProperties": False,
+        "properties": {"file": FILE_PART, **fields},
+    }
+
+
+MULTIPART_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": media_form_schema(),
+            "encoding": {
+                "file": {"contentType": ", ".join(sorted(media.IMAGE_TYPES + media.VIDEO_TYPES))}
+            },
+        }
+    },
+}
+UPLOAD_RESPONSES: dict[int, dict[str, Any]] = {
+    415: {"description": "Not an accepted image or video type, or an unknown codec"},
+}
+MEDIA_RESPONSES: dict[int, dict[str, Any]] = {
+    200: {
+        "description": "The image or video (range requests supported)",
+        "content": {
+            "image/jpeg": {},
+            "image/webp": {},
+            "video/mp4": {},
+            "video/webm": {},
+        },
+    },
+    403: {"description": "The signed URL has expired; fetch the story again for a new one"},
+}

@@ -1,8 +1,9 @@
 """Blob storage for story media: a small interface and the local-disk implementation.
 
 Blob keys look like ``<story id>/<variant>.<ext>``; a story's blobs share its id as a
-prefix, so deleting a story is one ``delete_story`` call. An S3-compatible store would
-implement the same four methods (``response`` would redirect to a presigned GET).
+prefix, so deleting a story is one ``delete_story`` call. Storage knows files, not HTTP: the
+media route streams the file ``path`` names. An S3-compatible store would implement the
+same methods, with the route redirecting to a presigned GET instead of streaming a file.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Protocol
-
-from starlette.responses import FileResponse, Response
 
 BLOB_KEY = re.compile(r"^[A-Za-z0-9_-]{16}/[a-z]+\.[a-z0-9]{2,4}$")
 STORY_PREFIX = re.compile(r"^[A-Za-z0-9_-]{16}$")
@@ -32,8 +31,8 @@ class BlobStorage(Protocol):
         """Delete every blob of a story; deleting nothing is fine."""
         ...
 
-    def response(self, key: str, media_type: str, headers: dict[str, str]) -> Response:
-        """An HTTP response serving the blob (range requests included, for video)."""
+    def path(self, key: str) -> Path:
+        """Where the blob's bytes are, for the media route to stream."""
         ...
 
 
@@ -43,13 +42,13 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _path(self, key: str) -> Path:
+    def path(self, key: str) -> Path:
         if not BLOB_KEY.match(key):
             raise ValueError(f"invalid blob key {key!r}")
         return self.root / key
 
     def _put_sync(self, key: str, data: bytes) -> None:
-        path = self._path(key)
+        path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target and rename: the rename is atomic on one filesystem.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
@@ -67,12 +66,9 @@ class LocalStorage:
         await asyncio.to_thread(self._put_sync, key, data)
 
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self._path(key).is_file)
+        return await asyncio.to_thread(self.path(key).is_file)
 
     async def delete_story(self, story_id: str) -> None:
         if not STORY_PREFIX.match(story_id):
             raise ValueError(f"invalid story id {story_id!r}")
         await asyncio.to_thread(shutil.rmtree, self.root / story_id, True)
-
-    def response(self, key: str, media_type: str, headers: dict[str, str]) -> Response:
-        return FileResponse(self._path(key), media_type=media_type, headers=headers)

@@ -25,17 +25,16 @@ expiry as the score and are trimmed by the sweeper.
 from __future__ import annotations
 
 import re
-import time
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
-from server.graph.store import Graph
+from server.clock import Clock
+from server.graph.store import Graph, user_page
 from server.leases import LeaseTable, ms
 from server.store import Keys
 from stories import rules
-from stories.model import InboxItem, Story, StoryRef
+from stories.model import InboxItem, Story, StoryRef, ViewerPage
 from stories.rules import Cursor, Relation, TrayEntry, TrayStory
 
 STORY_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
@@ -80,18 +79,16 @@ def _mapping(h: dict[str, str]) -> dict[Any, Any]:
     return h
 
 
-@dataclass(frozen=True)
-class ViewerPage:
-    viewers: list[tuple[str, float]]
-    view_count: int
-    next_cursor: Cursor | None
-
-
 class StoryStore:
-    def __init__(self, redis: Redis, keys: Keys, grace_seconds: int, graph: Graph) -> None:
+    """Every read is as of ``clock``'s now: Redis expires keys lazily, so reads filter on it."""
+
+    def __init__(
+        self, redis: Redis, keys: Keys, grace_seconds: int, graph: Graph, clock: Clock
+    ) -> None:
         self.r = redis
         self.k = keys
         self.grace = grace_seconds
+        self.clock = clock
         # The graph owns its key names; we only read them, in our own pipelines.
         self.graph = graph
         self._reserve = redis.register_script(RESERVE)
@@ -144,19 +141,20 @@ class StoryStore:
 
     # --- publishing and deleting -------------------------------------------------------
 
-    async def count_live(self, author: str, now: float) -> int:
+    async def count_live(self, author: str) -> int:
+        now = self.clock.now()
         return int(await self.r.zcount(self.by_author_key(author), f"({now!r}", "+inf"))
 
     async def mark_due(self, sid: str, expires_at: float) -> None:
         """Written before any blob, so a crash mid-publish still leaves the sweeper a trail."""
         await self.due.put(sid, expires_at)
 
-    async def reserve(self, story: Story, max_active: int, now: float) -> bool:
+    async def reserve(self, story: Story, max_active: int) -> bool:
         """Take one of the author's ``max_active`` slots; False when they are all used."""
         ok = await self._reserve(
             keys=[self.by_author_key(story.author), self.meta_key(story.author)],
             args=[
-                repr(now),
+                repr(self.clock.now()),
                 max_active,
                 repr(story.expires_at),
                 story.id,
@@ -216,22 +214,22 @@ class StoryStore:
                 await p.execute()
             start += chunk
 
-    async def claim_due(self, now: float, lease_seconds: float, batch: int) -> list[str]:
-        """Stories due by ``now``, each leased for purging (see ``server.leases``)."""
-        return await self.due.take_due("sweeper", lease_seconds, batch, now)
+    async def claim_due(self, lease_seconds: float, batch: int) -> list[str]:
+        """Stories due by now, each leased for purging (see ``server.leases``)."""
+        return await self.due.take_due("sweeper", lease_seconds, batch, self.clock.now())
 
-    async def trim_active(self, now: float) -> None:
+    async def trim_active(self) -> None:
         """Forget authors whose newest story has expired."""
-        await self.r.zremrangebyscore(self.active_key(), "-inf", repr(now))
+        await self.r.zremrangebyscore(self.active_key(), "-inf", repr(self.clock.now()))
 
     # --- reading -----------------------------------------------------------------------
 
-    async def load(self, sid: str, now: float) -> Story | None:
+    async def load(self, sid: str) -> Story | None:
         """The story if it exists and is live (the TTL alone is not a visibility guarantee)."""
         if not STORY_ID.match(sid):
             return None
         story = Story.from_hash(await self.r.hgetall(self.story_key(sid)))
-        if story is None or not rules.is_live(story.expires_at, now):
+        if story is None or not rules.is_live(story.expires_at, self.clock.now()):
             return None
         return story
 
@@ -253,8 +251,9 @@ class StoryStore:
             hidden=hidden is not None,
         )
 
-    async def author_stories(self, author: str, now: float) -> list[Story]:
+    async def author_stories(self, author: str) -> list[Story]:
         """The author's live stories, oldest first."""
+        now = self.clock.now()
         ids = [
             str(i)
             for i in await self.r.zrangebyscore(self.by_author_key(author), f"({now!r}", "+inf")
@@ -296,8 +295,9 @@ class StoryStore:
             out.append((True, total - hidden))  # your own stories count as seen
         return out
 
-    async def mark_seen(self, story: Story, viewer: str, now: float) -> None:
+    async def mark_seen(self, story: Story, viewer: str) -> None:
         """Idempotent: the first view's time is kept (ZADD NX), so a viewer counts once."""
+        now = self.clock.now()
         key = self.viewers_key(story.id)
         seen = self.seen_key(viewer)
         async with self.r.pipeline(transaction=False) as p:
@@ -351,14 +351,38 @@ class StoryStore:
 
     # --- the tray ----------------------------------------------------------------------
 
-    async def tray(self, viewer: str, now: float) -> tuple[list[TrayEntry], int]:
+    async def tray(self, viewer: str) -> tuple[list[TrayEntry], int]:
         """The viewer's tray and the number of Redis round trips it took (at most 4).
 
         Commands: 6, plus one per 1,000 followed authors, plus 2 per followed author who has
         live stories, plus 1 per such author with a close-friends story; never one per
         followed author."""
+        now = self.clock.now()
+        own, candidates, seen = await self._tray_viewer(viewer, now)
+        live = await self._with_live_stories(candidates, now) if candidates else []
+        if not live:
+            return rules.order_tray(own, []), 1 + bool(candidates)
+        refs_by_author = await self._tray_refs(live, viewer, now)
+        # Only authors with live close-friends stories need asking about the viewer.
+        ask = [
+            a
+            for a, refs in refs_by_author.items()
+            if any(r.audience == "close_friends" for r in refs)
+        ]
+        close = await self._close_friend_of(ask, viewer) if ask else frozenset()
+        others = [
+            entry
+            for author, refs in refs_by_author.items()
+            if (entry := self._tray_entry(author, refs, author in close, seen)) is not None
+        ]
+        return rules.order_tray(own, others), 3 + bool(ask)
+
+    async def _tray_viewer(
+        self, viewer: str, now: float
+    ) -> tuple[TrayEntry | None, list[str], set[str]]:
+        """Round trip 1: the viewer's own entry, the followed authors worth asking about (not
+        muted, blocked or hiding from the viewer), and the stories the viewer saw."""
         g = self.graph
-        # 1: the viewer's own lists, the stories they saw, and their own stories.
         async with self.r.pipeline(transaction=False) as p:
             p.zrange(g.following_key(viewer), 0, -1)
             p.zrange(self.mutes_key(viewer), 0, -1)
@@ -367,60 +391,44 @@ class StoryStore:
             p.zrangebyscore(self.seen_key(viewer), f"({now!r}", "+inf")
             p.hgetall(self.meta_key(viewer))
             following, muted, blocked, hidden_from, seen_ids, own_meta = await p.execute()
-        round_trips = 1
         seen = set(seen_ids)
         skip = set(muted) | set(blocked) | set(hidden_from) | {viewer}
-        candidates = [a for a in following if a not in skip]
         own = self._tray_entry(viewer, self._live_refs(own_meta, now), None, seen)
-        if not candidates:
-            return rules.order_tray(own, []), round_trips
+        return own, [a for a in following if a not in skip], seen
 
-        # 2: which of them have live stories: one ZMSCORE per 1,000 authors.
-        chunks = [candidates[i : i + 1000] for i in range(0, len(candidates), 1000)]
+    async def _with_live_stories(self, authors: list[str], now: float) -> list[str]:
+        """Round trip 2: which authors have live stories, one ZMSCORE per 1,000 authors."""
+        chunks = [authors[i : i + 1000] for i in range(0, len(authors), 1000)]
         async with self.r.pipeline(transaction=False) as p:
             for chunk in chunks:
                 p.zmscore(self.active_key(), chunk)
             replies = await p.execute()
-        round_trips += 1
         scores = [score for reply in replies for score in reply]
-        live = [a for a, sc in zip(candidates, scores, strict=True) if sc is not None and sc > now]
-        if not live:
-            return rules.order_tray(own, []), round_trips
+        return [a for a, sc in zip(authors, scores, strict=True) if sc is not None and sc > now]
 
-        # 3: their stories' tray metadata, and whether they blocked the viewer.
+    async def _tray_refs(
+        self, authors: list[str], viewer: str, now: float
+    ) -> dict[str, list[StoryRef]]:
+        """Round trip 3: the authors' live stories as the tray needs them, leaving out the
+        authors who blocked the viewer."""
         async with self.r.pipeline(transaction=False) as p:
-            for author in live:
+            for author in authors:
                 p.hgetall(self.meta_key(author))
-                p.zscore(g.blocks_key(author), viewer)
+                p.zscore(self.graph.blocks_key(author), viewer)
             replies = await p.execute()
-        round_trips += 1
-        refs_by_author = {
+        return {
             author: self._live_refs(meta, now)
-            for author, meta, blocker in zip(live, replies[::2], replies[1::2], strict=True)
+            for author, meta, blocker in zip(authors, replies[::2], replies[1::2], strict=True)
             if blocker is None
         }
 
-        # 4 (only if needed): is the viewer a close friend of authors with such stories?
-        ask = [
-            a
-            for a, refs in refs_by_author.items()
-            if any(r.audience == "close_friends" for r in refs)
-        ]
-        close: set[str] = set()
-        if ask:
-            async with self.r.pipeline(transaction=False) as p:
-                for author in ask:
-                    p.zscore(g.close_friends_key(author), viewer)
-                replies = await p.execute()
-            round_trips += 1
-            close = {a for a, score in zip(ask, replies, strict=True) if score is not None}
-
-        others = [
-            entry
-            for author, refs in refs_by_author.items()
-            if (entry := self._tray_entry(author, refs, author in close, seen)) is not None
-        ]
-        return rules.order_tray(own, others), round_trips
+    async def _close_friend_of(self, authors: list[str], viewer: str) -> frozenset[str]:
+        """Round trip 4: which of the authors list the viewer as a close friend."""
+        async with self.r.pipeline(transaction=False) as p:
+            for author in authors:
+                p.zscore(self.graph.close_friends_key(author), viewer)
+            replies = await p.execute()
+        return frozenset(a for a, score in zip(authors, replies, strict=True) if score is not None)
 
     @staticmethod
     def _live_refs(meta: dict[str, str], now: float) -> list[StoryRef]:
@@ -456,10 +464,11 @@ class StoryStore:
             await p.execute()
 
     async def inbox_page(
-        self, author: str, cursor: Cursor | None, limit: int, now: float
+        self, author: str, cursor: Cursor | None, limit: int
     ) -> tuple[list[InboxItem], Cursor | None]:
         """Newest first; items of expired stories, and from users blocked either way or hidden
         from, are left out (the items stay: unblocking or unhiding shows them again)."""
+        now = self.clock.now()
         key = self.inbox_key(author)
         entries, nxt = await self._page_desc(key, cursor, limit)
         if not entries:
@@ -496,7 +505,7 @@ class StoryStore:
 
     async def set_muted(self, user: str, author: str, on: bool) -> None:
         if on:
-            await self.r.zadd(self.mutes_key(user), {author: time.time()}, nx=True)
+            await self.r.zadd(self.mutes_key(user), {author: self.clock.now()}, nx=True)
         else:
             await self.r.zrem(self.mutes_key(user), author)
 
@@ -504,7 +513,7 @@ class StoryStore:
         """Both directions: the author lists whom they hide from; the tray reads it per viewer."""
         async with self.r.pipeline(transaction=False) as p:
             if on:
-                now = time.time()
+                now = self.clock.now()
                 p.zadd(self.hidden_key(author), {user: now}, nx=True)
                 p.zadd(self.hidden_from_key(user), {author: now}, nx=True)
             else:
@@ -512,8 +521,12 @@ class StoryStore:
                 p.zrem(self.hidden_from_key(user), author)
             await p.execute()
 
-    async def list_page(self, key: str, offset: int, limit: int) -> tuple[list[str], int | None]:
-        """Newest first, offset cursors like the graph's lists."""
-        users = await self.r.zrevrange(key, offset, offset + limit)
-        more = len(users) > limit
-        return [str(u) for u in users[:limit]], (offset + limit if more else None)
+    async def mutes_page(self, user: str, offset: int, limit: int) -> tuple[list[str], int | None]:
+        """Muted authors, newest first, paged like the graph's lists."""
+        return await user_page(self.r, self.mutes_key(user), offset, limit)
+
+    async def hidden_page(
+        self, author: str, offset: int, limit: int
+    ) -> tuple[list[str], int | None]:
+        """Users the author hides from, newest first, paged like the graph's lists."""
+        return await user_page(self.r, self.hidden_key(author), offset, limit)

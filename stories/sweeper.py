@@ -9,8 +9,6 @@ process purges it, and a process that dies mid-purge leaves it to be claimed aga
 
 from __future__ import annotations
 
-import time
-
 import structlog
 from prometheus_client import Counter
 
@@ -35,23 +33,23 @@ class Sweeper:
         self.lease = lease_seconds
         self.batch = batch
 
-    async def sweep_once(self, now: float | None = None) -> int:
-        """Purge every story due by ``now``; returns how many this process purged."""
+    async def sweep_once(self) -> int:
+        """Purge every story due by now (the service's clock); returns how many this process
+        purged."""
         done = 0
         while True:
-            at = time.time() if now is None else now
-            ids = await self.service.store.claim_due(at, self.lease, self.batch)
+            ids = await self.service.store.claim_due(self.lease, self.batch)
             for sid in ids:
                 check_cancelled()
                 try:
-                    await self.service.delete(sid)
+                    await self.service.purge(sid)
                 except OSError as exc:  # the lease expires and the story is retried
                     log.warning("stories.sweep_failed", story_id=sid, error=repr(exc))
                     continue
                 SWEPT.inc()
                 done += 1
             if len(ids) < self.batch:
-                await self.service.store.trim_active(at)
+                await self.service.store.trim_active()
                 return done
 
     async def run(self) -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import IO
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
@@ -46,28 +46,7 @@ async def _capped(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
 
 async def read_upload(request: Request, max_file_bytes: int, file_field: str = "file") -> Upload:
     """Parse a multipart body with one file part named ``file_field`` and a few text fields."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise UnsupportedMedia("send the media as multipart/form-data", code="expected_multipart")
-    limit = max_file_bytes + FIELDS_ALLOWANCE
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"upload larger than {max_file_bytes} bytes", code="upload_too_large")
-    parser = MultiPartParser(
-        request.headers,
-        _capped(request, limit),
-        max_files=1,
-        max_fields=8,
-        max_part_size=MAX_FIELD_BYTES,
-    )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise BadRequest(
-            f"malformed multipart body: {exc.message}", code="malformed_multipart"
-        ) from None
-    except ClientDisconnect:
-        raise BadRequest("the upload was interrupted", code="upload_interrupted") from None
+    form = await _parse(request, max_file_bytes)
     fields: dict[str, str] = {}
     file: UploadFile | None = None
     for name, value in form.multi_items():
@@ -88,3 +67,29 @@ async def read_upload(request: Request, max_file_bytes: int, file_field: str = "
         await upload.close()
         raise ValidationFailed("the file is empty", code="empty_file")
     return upload
+
+
+async def _parse(request: Request, max_file_bytes: int) -> FormData:
+    """The form, read through the cap; a declared length past it is refused unread."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise UnsupportedMedia("send the media as multipart/form-data", code="expected_multipart")
+    limit = max_file_bytes + FIELDS_ALLOWANCE
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"upload larger than {max_file_bytes} bytes", code="upload_too_large")
+    parser = MultiPartParser(
+        request.headers,
+        _capped(request, limit),
+        max_files=1,
+        max_fields=8,
+        max_part_size=MAX_FIELD_BYTES,
+    )
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise BadRequest(
+            f"malformed multipart body: {exc.message}", code="malformed_multipart"
+        ) from None
+    except ClientDisconnect:
+        raise BadRequest("the upload was interrupted", code="upload_interrupted") from None

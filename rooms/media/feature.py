@@ -10,7 +10,6 @@ from rooms.control import hub
 from rooms.media.node import MediaNode
 from rooms.media.router import MediaRouter
 from server.feature import ServiceFeature, Slot
-from server.nodes import NodeRegistry
 from server.platform import Platform
 
 MEDIA: Slot[MediaRouter] = Slot("media")
@@ -20,18 +19,9 @@ class MediaFeature(ServiceFeature[MediaRouter]):
     slot = MEDIA
 
     async def start(self, platform: Platform) -> MediaRouter:
-        settings = platform.settings
-        # The one registry of this process's node (its load is the media's); to move into
-        # the platform once it carries one.
-        registry = NodeRegistry(
-            platform.redis,
-            platform.keys,
-            platform.node,
-            heartbeat_seconds=settings.node_heartbeat_seconds,
-            ttl_seconds=settings.node_ttl_seconds,
-        )
+        # The platform's node registry: liveness is its lease; the media's load rides along.
         publish = functools.partial(hub.publish, platform.redis, platform.keys)
-        node = MediaNode(settings, platform.redis, platform.keys, registry, publish)
+        node = MediaNode(platform.settings, platform.redis, platform.keys, platform.nodes, publish)
         router = MediaRouter(node)
 
         def dispatch(room_id: str | None, message: dict[str, Any]) -> None:

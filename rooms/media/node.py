@@ -14,10 +14,11 @@ It announces changes on the room's channel (``rooms.media.bus``): a new origin, 
 the origin's live sources (which trunk SSRC is which speaker); it hears there who may
 publish (gating is applied at once on every node), who left, and the room's end.
 
-Every heartbeat it publishes its load (listeners, cap, CPU) with its registry lease,
-renews its origin leases (a lost one: its participants are asked to reconnect, the router
-places them anew), and cleans up after dead nodes: their origin leases, records and edge
-entries go, the rooms are told (``node_gone``), and the registry forgets them.
+Every heartbeat it updates its load (listeners, cap, CPU), which the platform's node
+registry (``server.nodes``) publishes with its lease, and renews its origin leases (a lost
+one: its participants are asked to reconnect, the router places them anew). For every dead
+node (the registry's ``on_dead`` hook) its origin leases, records and edge entries go and
+its rooms are told (``node_gone``), before the registry forgets it.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ log = structlog.get_logger(__name__)
 VIEW_SECONDS = 0.5  # how often the live nodes' loads are read
 RECONCILE_EVERY = 5  # heartbeats between two full checks of every room against Redis
 LOOKUP_EVERY = 0.25  # an edge re-reads its origin's record at most this often
-DEAD_NODE_LEASE = 30.0  # cleaning up after one dead node takes at most this long
 
 # (ufrag of the peer connection concerned, message): to the participant's socket.
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -103,8 +103,8 @@ class MediaNode:
 
     async def start(self) -> None:
         self._update_load()
-        for earlier in await self.registry.start():  # earlier runs of this process: gone
-            await self.clean_up_after(earlier)
+        # Dead nodes and earlier runs of this process (the registry retired them at start).
+        self.registry.on_dead(self.clean_up_after)
         await self.bus.start()
         with contextlib.suppress(*REDIS_DOWN):
             await self._view()
@@ -121,7 +121,7 @@ class MediaNode:
         self.closing = True
         for loop in self._loops:
             await stop(loop)
-        await self.registry.stop()  # no router places anyone here any more
+        await self.registry.stop()  # leaves at once: no router places anyone here any more
         for room in list(self.service.rooms.values()):
             for user in list(room.peers):
                 await self.service.restart(room, user)
@@ -447,8 +447,6 @@ class MediaNode:
         origins = [room for room, part in self.parts.items() if part.origin]
         for room_id in await self.directory.renew(origins, self.id):
             await self._lost_origin(room_id)
-        for dead in await self.registry.take_dead(DEAD_NODE_LEASE):
-            await self.clean_up_after(dead)
         if self._beats % RECONCILE_EVERY == 0:
             await self._reconcile()
 
@@ -476,12 +474,10 @@ class MediaNode:
 
     async def clean_up_after(self, node_id: str) -> None:
         """A node is gone (dead, an earlier run of this process, or this one leaving): what
-        it held in Redis goes, its rooms are told, and (another node) the registry forgets
-        it. Whoever takes a dead node from the registry (``NodeRegistry.take_dead``) must
-        have this run before the registry forgets it."""
+        it held in Redis goes and its rooms are told. The registry runs it for a dead node
+        (``NodeRegistry.on_dead``) before forgetting it."""
         rooms = await self.directory.forget_node(node_id)
         for room_id in rooms:
             await self.bus.announce(room_id, {"op": "node_gone", "node": node_id})
         if node_id != self.id:
-            await self.registry.forget(node_id)
-            log.info("media.node_forgotten", node=node_id, rooms=len(rooms))
+            log.info("media.node_cleaned_up", node=node_id, rooms=len(rooms))

@@ -34,6 +34,7 @@ from typing import Any
 
 import structlog
 
+from rooms.control.events import RtcRestart, type_of
 from rooms.media.directory import Where
 from rooms.media.node import MediaNode
 from rooms.media.placement import NodeLoad, listener_nodes, origin_nodes
@@ -285,7 +286,7 @@ class MediaRouter:
         p = self.participants.get((room_id, user_id))
         if p is None or p.send is None or (ufrag and not p.current(ufrag)):
             return  # gone, or for a connection the client has replaced
-        if msg.get("type") == "rtc.restart":
+        if msg.get("type") == type_of(RtcRestart):
             p.retire()
         await p.send(msg)
 
@@ -293,7 +294,7 @@ class MediaRouter:
         """Have the client connect its media again; close the old connection's peer."""
         old_node, old_ufrag = p.node, p.ufrag
         log.info("media.router.restart", room=p.room_id, user=p.user_id, node=old_node)
-        restart = {"type": "rtc.restart", "publish": p.allowed}
+        restart = RtcRestart(publish=p.allowed).wire()
         await self._deliver(p.room_id, p.user_id, old_ufrag or "", restart)
         if old_node is not None and old_ufrag is not None:
             await self._drop(old_node, p, old_ufrag)
@@ -328,6 +329,4 @@ class MediaRouter:
                 continue
             p.retired.append(p.stranded)
             p.stranded = None
-            await self._deliver(
-                p.room_id, p.user_id, "", {"type": "rtc.restart", "publish": p.allowed}
-            )
+            await self._deliver(p.room_id, p.user_id, "", RtcRestart(publish=p.allowed).wire())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from server.api import Api, Ctx
 from server.auth import valid_user_id
-from server.errors import Conflict, Forbidden
+from server.errors import Forbidden
 from server.feature import Slot
+from server.graph.rules import other_user
 from server.graph.schemas import Me, PageQuery, Relationship, UserPage
 from server.graph.store import Graph
 
@@ -15,14 +16,6 @@ GRAPH: Slot[Graph] = Slot("graph")
 
 def graph(ctx: Ctx) -> Graph:
     return GRAPH.of(ctx.request)
-
-
-def other_user(ctx: Ctx, user_id: str) -> str:
-    """Another user's id from a URL (a valid id, not the caller's own)."""
-    valid_user_id(user_id)
-    if user_id == ctx.user:
-        raise Conflict("you cannot do that to yourself", code="self_reference")
-    return user_id
 
 
 @api.get("/v1/me")
@@ -35,7 +28,7 @@ async def get_me(ctx: Ctx) -> Me:
 @api.get("/v1/users/{user_id}/relationship")
 async def get_relationship(ctx: Ctx, user_id: str) -> Relationship:
     """How the caller and another user are connected."""
-    target = other_user(ctx, user_id)
+    target = other_user(ctx.user, user_id)
     g = graph(ctx)
     return Relationship(
         user_id=target,
@@ -49,7 +42,7 @@ async def get_relationship(ctx: Ctx, user_id: str) -> Relationship:
 @api.put("/v1/users/{user_id}/follow")
 async def follow(ctx: Ctx, user_id: str) -> None:
     """Follow a user (idempotent)."""
-    target = other_user(ctx, user_id)
+    target = other_user(ctx.user, user_id)
     g = graph(ctx)
     if await g.is_blocked_between(ctx.user, target):
         raise Forbidden("you cannot follow this user", code="blocked")
@@ -59,7 +52,7 @@ async def follow(ctx: Ctx, user_id: str) -> None:
 @api.delete("/v1/users/{user_id}/follow")
 async def unfollow(ctx: Ctx, user_id: str) -> None:
     """Stop following a user (idempotent)."""
-    await graph(ctx).unfollow(ctx.user, other_user(ctx, user_id))
+    await graph(ctx).unfollow(ctx.user, other_user(ctx.user, user_id))
 
 
 async def _visible_list(ctx: Ctx, user_id: str) -> str:
@@ -95,13 +88,13 @@ async def list_blocks(ctx: Ctx, query: PageQuery) -> UserPage:
 @api.put("/v1/me/blocks/{user_id}")
 async def block(ctx: Ctx, user_id: str) -> None:
     """Block a user: they cannot see your stories or join your rooms; follows both ways end."""
-    await graph(ctx).block(ctx.user, other_user(ctx, user_id))
+    await graph(ctx).block(ctx.user, other_user(ctx.user, user_id))
 
 
 @api.delete("/v1/me/blocks/{user_id}")
 async def unblock(ctx: Ctx, user_id: str) -> None:
     """Unblock a user."""
-    await graph(ctx).unblock(ctx.user, other_user(ctx, user_id))
+    await graph(ctx).unblock(ctx.user, other_user(ctx.user, user_id))
 
 
 @api.get("/v1/me/close-friends")
@@ -114,7 +107,7 @@ async def list_close_friends(ctx: Ctx, query: PageQuery) -> UserPage:
 @api.put("/v1/me/close-friends/{user_id}")
 async def add_close_friend(ctx: Ctx, user_id: str) -> None:
     """Add a user to the caller's close friends."""
-    target = other_user(ctx, user_id)
+    target = other_user(ctx.user, user_id)
     g = graph(ctx)
     if await g.is_blocked_between(ctx.user, target):
         raise Forbidden("blocked users cannot be close friends", code="blocked")
@@ -124,4 +117,4 @@ async def add_close_friend(ctx: Ctx, user_id: str) -> None:
 @api.delete("/v1/me/close-friends/{user_id}")
 async def remove_close_friend(ctx: Ctx, user_id: str) -> None:
     """Remove a user from the caller's close friends."""
-    await graph(ctx).remove_close_friend(ctx.user, other_user(ctx, user_id))
+    await graph(ctx).remove_close_friend(ctx.user, other_user(ctx.user, user_id))

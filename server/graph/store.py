@@ -12,6 +12,16 @@ from server.clock import Clock
 from server.store import Keys
 
 
+async def user_page(
+    redis: Redis, key: str, cursor: int, limit: int
+) -> tuple[list[str], int | None]:
+    """One page of a user list (a zset scored by time), newest first; ``cursor`` is an
+    offset, ``None`` when there is no next page. Other features' user lists page alike."""
+    items = await redis.zrevrange(key, cursor, cursor + limit)
+    more = len(items) > limit
+    return [str(i) for i in items[:limit]], (cursor + limit if more else None)
+
+
 class Graph:
     def __init__(self, redis: Redis, keys: Keys, clock: Clock) -> None:
         self.r = redis
@@ -74,10 +84,7 @@ class Graph:
         await self.r.zrem(self.close_friends_key(user), target)
 
     async def _page(self, key: str, cursor: int, limit: int) -> tuple[list[str], int | None]:
-        """Newest first; ``cursor`` is an offset, ``None`` when there is no next page."""
-        items = await self.r.zrevrange(key, cursor, cursor + limit)
-        more = len(items) > limit
-        return [str(i) for i in items[:limit]], (cursor + limit if more else None)
+        return await user_page(self.r, key, cursor, limit)
 
     async def followers_page(
         self, user: str, cursor: int, limit: int

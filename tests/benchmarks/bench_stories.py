@@ -193,9 +193,10 @@ async def test_stories_benchmark(make_settings: Callable[..., Settings]) -> None
             Keys(settings.key_prefix),
             settings.story_grace_seconds,
             Graph(redis, Keys(settings.key_prefix), SystemClock()),
+            SystemClock(),
         )
         before = RoundTrips.count
-        tray, reported = await store.tray(VIEWER, time.time())
+        tray, reported = await store.tray(VIEWER)
         counted = RoundTrips.count - before
         assert len(tray) == entries and counted == reported
         reads = 20

@@ -16,7 +16,7 @@ from PIL import Image
 
 from rooms.control.card import DirCardStore, MemoryCardStore, card_png, draw_card, font, wrap
 from rooms.control.share import RoomFacts, card_key, count_bucket, describe
-from server.pages import local_path
+from server.share.service import local_path
 from server.unfurl import NOT_XML, PageMeta, PageTemplate, head_tags, oembed, oembed_xml, shorten
 from server.unfurl import Image as MetaImage
 

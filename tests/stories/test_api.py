@@ -557,6 +557,7 @@ async def test_delete(clients: Clients, server: LiveServer, redis: Redis) -> Non
         Keys(server.settings.key_prefix),
         60,
         Graph(redis, Keys(server.settings.key_prefix), SystemClock()),
+        SystemClock(),
     )
     late = InboxItem("late-reply-00001", "reply", sid, "bob", time.time(), time.time() + 60, "hm")
     await store.add_inbox_item("ann", late)

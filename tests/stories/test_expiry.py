@@ -11,7 +11,7 @@ from collections.abc import Callable
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from server.clock import SystemClock
+from server.clock import ManualClock
 from server.graph.store import Graph
 from server.store import Keys
 from server.valkey import EmbeddedValkey
@@ -135,9 +135,10 @@ async def test_two_processes_sweep_each_story_once(
 async def test_claims_are_exclusive_and_leased(redis: Redis, valkey: EmbeddedValkey) -> None:
     prefix = f"claim{time.time_ns()}:"
     other = Redis.from_url(valkey.url, decode_responses=True)
-    a = StoryStore(redis, Keys(prefix), 60, Graph(redis, Keys(prefix), SystemClock()))
-    b = StoryStore(other, Keys(prefix), 60, Graph(other, Keys(prefix), SystemClock()))
-    now = time.time()
+    clock = ManualClock()
+    a = StoryStore(redis, Keys(prefix), 60, Graph(redis, Keys(prefix), clock), clock)
+    b = StoryStore(other, Keys(prefix), 60, Graph(other, Keys(prefix), clock), clock)
+    now = clock.now()
     ids = [f"{i:016d}" for i in range(300)]
     for sid in ids:
         await a.mark_due(sid, now - 1)
@@ -145,7 +146,7 @@ async def test_claims_are_exclusive_and_leased(redis: Redis, valkey: EmbeddedVal
 
     async def drain(store: StoryStore) -> list[str]:
         got: list[str] = []
-        while batch := await store.claim_due(now, lease_seconds=60, batch=7):
+        while batch := await store.claim_due(lease_seconds=60, batch=7):
             got += batch
             await asyncio.sleep(0)
         return got
@@ -155,8 +156,10 @@ async def test_claims_are_exclusive_and_leased(redis: Redis, valkey: EmbeddedVal
     assert sorted(got_a + got_b) == ids
     assert got_a and got_b  # both took part
     # A process that claimed and died: after its lease, the stories are claimable again.
-    assert await a.claim_due(now + 30, 60, 1000) == []
-    again = await b.claim_due(now + 61, 60, 1000)
+    clock.advance(30)
+    assert await a.claim_due(60, 1000) == []
+    clock.advance(31)
+    again = await b.claim_due(60, 1000)
     assert sorted(again) == ids
     await other.aclose()
     await redis.delete(prefix + "st:due")

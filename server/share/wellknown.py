@@ -18,7 +18,7 @@ from starlette.routing import Route
 from server.errors import NotFound
 from server.settings import AndroidApp, Settings
 
-# The share links an app may claim: rooms and stories (server/links.py).
+# The share links an app may claim: rooms and stories (``server.links``).
 APP_PATHS = ("/rooms/*", "/stories/*")
 CACHE = {"Cache-Control": "public, max-age=3600"}
 
