@@ -19,7 +19,7 @@ async def test_connections_relation_buttons_and_your_stories(
         assert (await alice_api.post("/v1/stories", json={"text": "hello"})).status_code == 201
 
     page = await browsers.page("alice", DESKTOP, "/me")
-    await expect(page.locator(".profile")).to_contain_text("1 followers · 1 following")
+    await expect(page.locator(".profile")).to_contain_text("1 follower · 1 following")
 
     # Following: each person with Follow and Mute stories; Followers: Follow and Close friend.
     following = page.get_by_role("list", name="Following")
@@ -41,7 +41,7 @@ async def test_connections_relation_buttons_and_your_stories(
     # Following back redraws the Following list and the counts.
     await followers.get_by_role("button", name="Follow bob").click()
     await expect(following.locator("[data-user-id='bob']")).to_be_visible()
-    await expect(page.locator(".profile")).to_contain_text("1 followers · 2 following")
+    await expect(page.locator(".profile")).to_contain_text("1 follower · 2 following")
 
     # Your stories: the kind and age, seen by nobody yet.
     story = page.locator(".my-story")
@@ -68,7 +68,7 @@ async def test_connections_relation_buttons_and_your_stories(
         "aria-pressed", "true"
     )
     await expect(following.locator("[data-user-id='carol']")).to_have_count(0)
-    await expect(page.locator(".profile")).to_contain_text("1 followers · 1 following")
+    await expect(page.locator(".profile")).to_contain_text("1 follower · 1 following")
 
     async with server.client("alice") as alice_api:
         for path, users in [

@@ -153,6 +153,7 @@ describe('the "you" page', () => {
 
   it('words', () => {
     assert.equal(countsLine({ followers: 3, following: 1 }), '3 followers · 1 following');
+    assert.equal(countsLine({ followers: 1, following: 0 }), '1 follower · 0 following');
     assert.deepEqual(['text', 'photo', 'video'].map(storyKindLabel), ['Text', 'Photo', 'Video']);
   });
 });

@@ -36,7 +36,8 @@ export function setPaths(me) {
 }
 
 export function countsLine(user) {
-  return `${user.followers} followers · ${user.following} following`;
+  const followers = user.followers === 1 ? 'follower' : 'followers';
+  return `${user.followers} ${followers} · ${user.following} following`;
 }
 
 /** "Text", "Photo", "Video": a story's kind in a list of your stories. */
