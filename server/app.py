@@ -123,6 +123,7 @@ async def start(
     state: dict[str, Any] = {"platform": platform}
     for feat in feats:
         state.update(await stack.enter_async_context(feat.lifespan(platform)))
+    platform.nodes.start_reaping()  # every feature has added its clean-up for dead nodes
     return state
 
 

@@ -73,7 +73,6 @@ class Room(BaseModel):
     listener_count: int
     speaker_count: int  # everyone on stage: host, co-hosts and speakers
     share_url: str  # {public base}/rooms/{id}: the page that unfurls and opens the room
-    ws_url: str
 
 
 class RoomList(BaseModel):

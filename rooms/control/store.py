@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -62,7 +62,6 @@ from server.store import Keys
 from server.transactions import Writes, transact
 
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-WsUrl = Callable[[str, str], Awaitable[str]]  # (room id, state) -> ws_url
 
 
 def checked_id(room_id: str) -> str:
@@ -105,13 +104,10 @@ class Reads:
     stage: bool = False  # everyone on stage and every invited listener too
     removed: bool = False  # which of ``users`` were removed
     listeners: bool = False  # the listener count (not watched: it only decides announcements)
-    ws_url: bool = False  # the room socket's URL (for a room.updated)
 
 
 class RoomStore:
-    def __init__(
-        self, redis: Redis, keys: Keys, settings: Settings, clock: Clock, ws_url: WsUrl
-    ) -> None:
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings, clock: Clock) -> None:
         self.r = redis
         self.k = keys
         self.settings = settings
@@ -121,7 +117,6 @@ class RoomStore:
         grace = (s.reconnect_grace_seconds, s.host_grace_seconds)
         limits = (s.room_listener_events_max, s.scheduled_room_expiry_seconds)
         self.terms = Terms(self.caps, *grace, *limits, s.public_base_url)
-        self.ws_url = ws_url
         self.live_index = keys("rooms", "live")
         self.scheduled_index = keys("rooms", "scheduled")
         self.grace = LeaseTable(redis, keys("rooms", "grace"))
@@ -283,7 +278,7 @@ class RoomStore:
 
     async def expire(self, room_id: str, user_id: str, conn: str) -> None:
         """A grace period ended: the participant is gone (unless they came back)."""
-        reads = Reads(users=(user_id,), stage=True, listeners=True, ws_url=True)
+        reads = Reads(users=(user_id,), stage=True, listeners=True)
         await self._apply(room_id, Expire(user_id, conn), reads)
         await self.grace.done(entry(room_id, user_id, conn))
 
@@ -310,11 +305,10 @@ class RoomStore:
 
     async def _apply(self, room_id: str, change: RoomChange, reads: Reads) -> Outcome:
         rk = self.rk(room_id)
-        ws_url = await self.ws_url(room_id, "live") if reads.ws_url else ""
 
         async def attempt(p: Pipeline) -> tuple[tuple[RoomState, Outcome], Writes | None]:
             before = await self._read(p, rk, reads)
-            outcome = change.apply(before, Env(self.terms, self.clock.now(), ws_url))
+            outcome = change.apply(before, Env(self.terms, self.clock.now()))
             if outcome.state is before and not outcome.events:
                 return (before, outcome), None
             return (before, outcome), partial(self._write, rk=rk, before=before, outcome=outcome)
