@@ -22,7 +22,7 @@ def ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value else None
 
 
-def room(meta: Meta, counts: Counts, base_url: str, ws_url: str) -> Room:
+def room(meta: Meta, counts: Counts, base_url: str, ws_url: str, reminders: int = 0) -> Room:
     return Room(
         id=meta.id,
         title=meta.title,
@@ -40,6 +40,7 @@ def room(meta: Meta, counts: Counts, base_url: str, ws_url: str) -> Room:
         speaker_count=counts[1],
         share_url=links.absolute(base_url, links.room_path(meta.id)),
         ws_url=ws_url,
+        reminder_count=reminders,
     )
 
 

@@ -20,6 +20,7 @@ from server.background import stop
 from server.feature import Slot
 from server.graph.store import Graph
 from server.platform import Platform
+from server.webhooks.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +38,13 @@ class Departed(Protocol):
 class RoomsService:
     """What every room endpoint and socket of this process shares."""
 
-    def __init__(self, platform: Platform, graph: Graph, media: MediaService | None) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        graph: Graph,
+        media: MediaService | None,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.settings = platform.settings
         self.redis = platform.redis
         self.keys = platform.keys
@@ -47,7 +54,9 @@ class RoomsService:
         self.media = media
         # Unique per process run: a restarted process is a new node whose old sockets are gone.
         self.node = platform.node.id
-        self.store = RoomStore(self.redis, self.keys, self.settings, self.clock, self.ws_url)
+        self.store = RoomStore(
+            self.redis, self.keys, self.settings, self.clock, self.ws_url, outbox
+        )
         control = self.keys("rooms", "node", self.node)
         self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
         self.presence = Presence(self.store, platform.nodes, self.settings)
@@ -70,7 +79,11 @@ class RoomsService:
         if counts is None:
             counts = (await self.store.counts([meta.id]))[0]
         ws_url = await self.ws_url(meta.id, meta.state)
-        return presenters.room(meta, counts, self.settings.public_base_url, ws_url)
+        reminders = 0
+        if meta.state == "scheduled":
+            [reminders] = await self.store.reminder_counts([meta.id])
+        base = self.settings.public_base_url
+        return presenters.room(meta, counts, base, ws_url, reminders)
 
     async def rooms(self, metas: list[Meta]) -> list[Room]:
         counts = await self.store.counts(m.id for m in metas)
