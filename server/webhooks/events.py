@@ -185,6 +185,28 @@ class StoryReaction(Envelope):
     data: StoryReactionData
 
 
+def recording_ready(
+    room_id: str,
+    recording_id: str,
+    url: str,
+    content_type: str,
+    duration_seconds: float,
+    size_bytes: int,
+    now: float,
+) -> RoomRecordingReady:
+    """The event to append (``Outbox.append``) in the transaction that marks a room's
+    recording as stored and readable: once per recording."""
+    data = RecordingData(
+        room_id=room_id,
+        recording_id=recording_id,
+        url=url,
+        content_type=content_type,
+        duration_seconds=duration_seconds,
+        size_bytes=size_bytes,
+    )
+    return RoomRecordingReady(timestamp=at(now), data=data)
+
+
 EVENT_TYPES: tuple[type[Envelope], ...] = (
     RoomScheduled,
     RoomStarted,
