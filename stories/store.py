@@ -163,7 +163,10 @@ class StoryStore:
 
     async def reserve(self, story: Story, max_active: int) -> bool:
         """Take one of the author's ``max_active`` slots; False when they are all used."""
-        streams, event = self.outbox.script_args(integration.published(story))
+        streams: list[str] = []
+        event: list[str] = []
+        if self.outbox.enabled:
+            streams, event = self.outbox.script_args(integration.published(story))
         ok = await self._reserve(
             keys=[self.by_author_key(story.author), self.meta_key(story.author), *streams],
             args=[

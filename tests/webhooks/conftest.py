@@ -24,9 +24,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def hooked(
-    make_server: Callable[..., LiveServer], receiver: Receiver
-) -> Callable[..., LiveServer]:
+def hooked(make_server: Callable[..., LiveServer], receiver: Receiver) -> Callable[..., LiveServer]:
     """A server sending every webhook to ``receiver``."""
 
     def make(**overrides: Any) -> LiveServer:

@@ -64,7 +64,9 @@ async def test_every_event_type_arrives_signed(
     try:
         async with redis.pipeline(transaction=True) as p:
             outbox = Outbox(Keys(s.key_prefix), s.webhook_urls)
-            event = recording_ready(rid, "rec1", "https://x/rec1.ogg", "audio/ogg", 12.5, 1000, time.time())
+            event = recording_ready(
+                rid, "rec1", "https://x/rec1.ogg", "audio/ogg", 12.5, 1000, time.time()
+            )
             outbox.append(p, event)
             await p.execute()
     finally:

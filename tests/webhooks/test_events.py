@@ -15,7 +15,9 @@ def test_every_schema_is_documented_as_generated() -> None:
     found = dict(re.findall(r"### `([a-z_.]+)`\n\n```json\n(.*?)\n```", doc, re.S))
     assert set(found) == {type_name(m) for m in EVENT_TYPES}
     for name, schema in schemas().items():
-        assert json.loads(found[name]) == schema, f"regenerate {name}: python -m server.webhooks.events"
+        assert json.loads(found[name]) == schema, (
+            f"regenerate {name}: python -m server.webhooks.events"
+        )
 
 
 def test_backoff_doubles_up_to_the_cap_then_gives_up_after_the_window() -> None:
