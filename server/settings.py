@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     # then dead-lettered. An endpoint's answer may take up to timeout; one process at a time
     # delivers to an endpoint, holding a lease of lease_seconds; at most inflight_max events
     # per endpoint are read ahead. Reminders go out in batches of reminder_batch user ids.
-    webhook_urls: list[str] = []
+    webhook_urls: list[Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$")]] = []
     webhook_secret: str | None = None
     webhook_timeout_seconds: float = 10.0
     webhook_retry_base_seconds: float = 5.0
