@@ -50,7 +50,9 @@ class Receiver:
     rejected: list[str] = field(default_factory=list)
     hold_seconds: float = 0.0
     held: int = 0  # requests waiting for their answer now
+    refused: int = 0  # correctly signed requests answered with ``status``
     delay: float = 0.0  # every answer waits this long
+    status: int = 204  # what a correctly signed event gets (not 2xx: it is not received)
     _release: threading.Event = field(default_factory=threading.Event)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -75,8 +77,11 @@ class Receiver:
                 self.held -= 1
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.status >= 300:
+            self.refused += 1
+            return Response(status_code=self.status)
         self.received.append(Received(request.headers["webhook-id"], json.loads(body)))
-        return Response(status_code=204)
+        return Response(status_code=self.status)
 
     def release(self) -> None:
         self.hold_seconds = 0.0

@@ -123,3 +123,23 @@ async def test_valkey_killed_mid_delivery_loses_nothing_acknowledged(
     finally:
         server.stop()
         own.stop()
+
+
+async def test_another_process_takes_over_what_was_pending(
+    hooked: Callable[..., LiveServer], receiver: Receiver
+) -> None:
+    first = hooked(rate_room_create="1000/hour")
+    receiver.stop()
+    async with first.client("alice") as alice, first.client("bob") as bob:
+        rooms = [await scheduled_life(alice, bob) for _ in range(3)]
+    await asyncio.sleep(1)  # read by the first process's consumer, failing: pending there
+    second = hooked()
+    first.stop()  # gives up its lease: the second one claims the pending entries
+    receiver.start()
+    await wait_for(lambda: len(receiver.first_arrivals()) >= 3 * len(ROOM_LIFE), within=30)
+    await asyncio.sleep(1)
+    assert receiver.rejected == []
+    got = by_room(receiver)
+    assert {rid: got[rid] for rid in rooms} == {rid: ROOM_LIFE for rid in rooms}
+    assert len(receiver.ids()) == len(set(receiver.ids()))
+    second.stop()
