@@ -31,7 +31,7 @@ async def test_refused_for_the_whole_window_then_dead_lettered(
             await wait_for(lambda: receiver.refused >= 3, within=10)  # retried meanwhile
 
             async def dead() -> list[str]:
-                return list(await redis.lrange(endpoint.dead, 0, -1))
+                return [str(x) for x in await redis.lrange(endpoint.dead, 0, -1)]
 
             for _ in range(100):
                 if await dead():
