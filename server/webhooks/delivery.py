@@ -112,7 +112,7 @@ class Sender:
         """None when the receiver answered 2xx, else what went wrong."""
         try:
             r = await self.client.post(url, content=entry.body, headers=self.headers(entry))
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # whatever stopped the request, the attempt failed
             return f"{type(exc).__name__}: {exc}"[:300]
         return None if r.is_success else f"HTTP {r.status_code}"
 
@@ -244,7 +244,12 @@ class EndpointWorker:
         q = self.queues[key]
         try:
             while q:
-                await self.deliver(q[0])
+                try:
+                    await self.deliver(q[0])
+                except Exception:  # a bug or an odd Redis reply: the same entry, later
+                    log.exception("webhooks.deliver_failed", endpoint=self.ep.id)
+                    await asyncio.sleep(1)
+                    continue
                 q.popleft()
         finally:
             if not q:
