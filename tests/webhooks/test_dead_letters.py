@@ -3,7 +3,6 @@ room's later events then go on."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 
@@ -33,10 +32,7 @@ async def test_refused_for_the_whole_window_then_dead_lettered(
             async def dead() -> list[str]:
                 return [str(x) for x in await redis.lrange(endpoint.dead, 0, -1)]
 
-            for _ in range(100):
-                if await dead():
-                    break
-                await asyncio.sleep(0.1)
+            await wait_for(dead, within=10)
             [letter] = [json.loads(x) for x in await dead()]
             assert json.loads(letter["body"])["type"] == "room.scheduled"
             assert letter["error"] == "HTTP 500" and letter["attempts"] >= 3
@@ -44,8 +40,11 @@ async def test_refused_for_the_whole_window_then_dead_lettered(
             assert (await alice.post(f"/v1/rooms/{rid}/cancel")).status_code == 200
             await wait_for(lambda: receiver.of_type("room.ended") != [], within=10)
             assert receiver.of_type("room.scheduled") == []
-            assert await redis.xlen(endpoint.stream) == 0  # delivered and dead: both gone
-            assert await redis.hlen(endpoint.tries) == 0
+
+            async def all_gone() -> bool:  # delivered and dead: both acknowledged and deleted
+                return await redis.xlen(endpoint.stream) == 0 == await redis.hlen(endpoint.tries)
+
+            await wait_for(all_gone, within=10)
         async with server.client() as anon:
             metrics = (await anon.get("/metrics")).text
         assert f'ephemera_webhooks_failed_total{{endpoint="{endpoint.id}"}} 1.0' in metrics
