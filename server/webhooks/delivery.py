@@ -285,6 +285,9 @@ class EndpointWorker:
         self.tasks.clear()
         self.queues.clear()
         self.owned = False
+        # Only the owner reports the endpoint's backlog (take the max over processes).
+        BACKLOG.labels(self.ep.id).set(0)
+        LAG.labels(self.ep.id).set(0)
 
 
 async def retrying(call: Any, pause: float = 0.5) -> Any:
