@@ -151,6 +151,22 @@ class Settings(BaseSettings):
     rate_ws_message: str = "20/second"
     rate_room_reaction: str = "3/second"
 
+    # Webhooks (docs/webhooks.md): endpoints receiving every event, signed with the secret
+    # (Standard Webhooks: base64, optionally prefixed whsec_). Failed deliveries are retried
+    # after base, 2*base, 4*base... seconds (each delay at most retry_max) for retry_window,
+    # then dead-lettered. An endpoint's answer may take up to timeout; one process at a time
+    # delivers to an endpoint, holding a lease of lease_seconds; at most inflight_max events
+    # per endpoint are read ahead. Reminders go out in batches of reminder_batch user ids.
+    webhook_urls: list[Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$")]] = []
+    webhook_secret: str | None = None
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_retry_window_seconds: float = 24 * 3600.0
+    webhook_lease_seconds: float = 15.0
+    webhook_inflight_max: int = 1000
+    webhook_reminder_batch: int = 500
+
     # Unset: readable lines when stderr is a terminal, JSON lines otherwise.
     log_json: bool | None = None
     log_level: str = "INFO"

@@ -10,6 +10,7 @@ from server.background import stop
 from server.feature import Provides, ServiceFeature, Slot
 from server.graph.store import Graph
 from server.platform import Platform
+from server.webhooks.feature import Webhooks
 from stories.api import STORIES, api
 from stories.service import StoriesService
 from stories.storage import LocalStorage
@@ -21,9 +22,10 @@ class StoriesFeature(ServiceFeature[StoriesService]):
     slot: Slot[StoriesService] = STORIES
     apis = (api,)
 
-    def __init__(self, graph: Provides[Graph]) -> None:
+    def __init__(self, graph: Provides[Graph], webhooks: Provides[Webhooks] | None = None) -> None:
         super().__init__()
         self.graph = graph
+        self.webhooks = webhooks
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, platform: Platform) -> StoriesService:
@@ -32,8 +34,14 @@ class StoriesFeature(ServiceFeature[StoriesService]):
         # explicitly per upload, and turns Pillow's warning into an error).
         Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
         clock = platform.clock
+        outbox = self.webhooks.service.outbox if self.webhooks is not None else None
         store = StoryStore(
-            platform.redis, platform.keys, settings.story_grace_seconds, self.graph.service, clock
+            platform.redis,
+            platform.keys,
+            settings.story_grace_seconds,
+            self.graph.service,
+            clock,
+            outbox,
         )
         storage = LocalStorage(settings.data_dir / "media")
         service = StoriesService(store, storage, settings, platform.limiter, clock)

@@ -263,9 +263,11 @@ class StoriesService:
                 await self.purge(story.id, author=story.author)
             raise
 
-    async def purge(self, story_id: str, author: str | None = None) -> Story | None:
+    async def purge(
+        self, story_id: str, author: str | None = None, expired: bool = False
+    ) -> Story | None:
         """Remove a story's keys and blobs (deleting, expiring); repeating it is harmless."""
-        story = await self.store.purge(story_id, author=author)
+        story = await self.store.purge(story_id, author=author, expired=expired)
         await self.storage.delete_story(story_id)
         return story
 

@@ -22,7 +22,7 @@ def ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value else None
 
 
-def room(meta: Meta, counts: Counts, base_url: str) -> Room:
+def room(meta: Meta, counts: Counts, base_url: str, reminders: int = 0) -> Room:
     return Room(
         id=meta.id,
         title=meta.title,
@@ -39,6 +39,7 @@ def room(meta: Meta, counts: Counts, base_url: str) -> Room:
         listener_count=counts[0],
         speaker_count=counts[1],
         share_url=links.absolute(base_url, links.room_path(meta.id)),
+        reminder_count=reminders,
     )
 
 

@@ -19,6 +19,7 @@ from server.background import stop
 from server.feature import Slot
 from server.graph.store import Graph
 from server.platform import Platform
+from server.webhooks.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +37,13 @@ class Departed(Protocol):
 class RoomsService:
     """What every room endpoint and socket of this process shares."""
 
-    def __init__(self, platform: Platform, graph: Graph, media: MediaService | None) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        graph: Graph,
+        media: MediaService | None,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.settings = platform.settings
         self.redis = platform.redis
         self.keys = platform.keys
@@ -46,7 +53,7 @@ class RoomsService:
         self.media = media
         # Unique per process run: a restarted process is a new node whose old sockets are gone.
         self.node = platform.node.id
-        self.store = RoomStore(self.redis, self.keys, self.settings, self.clock)
+        self.store = RoomStore(self.redis, self.keys, self.settings, self.clock, outbox)
         control = self.keys("rooms", "node", self.node)
         self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
         self.presence = Presence(self.store, platform.nodes, self.settings)
@@ -59,7 +66,11 @@ class RoomsService:
         """The room as clients see it."""
         if counts is None:
             counts = (await self.store.counts([meta.id]))[0]
-        return presenters.room(meta, counts, self.settings.public_base_url)
+        reminders = 0
+        if meta.state == "scheduled":
+            [reminders] = await self.store.reminder_counts([meta.id])
+        base = self.settings.public_base_url
+        return presenters.room(meta, counts, base, reminders)
 
     async def rooms(self, metas: list[Meta]) -> list[Room]:
         counts = await self.store.counts(m.id for m in metas)
