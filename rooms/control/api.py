@@ -54,7 +54,7 @@ async def create_room(ctx: Ctx, body: CreateRoom) -> Room:
     s = store(ctx)
     when = body.scheduled_for.timestamp() if body.scheduled_for else None
     meta = await s.create(
-        ctx.user, body.title, body.description, body.language, body.policy(), when
+        ctx.user, body.title, body.description, body.language, body.policy(), when, body.record
     )
     return await service(ctx).room(meta)
 
@@ -129,6 +129,8 @@ async def edit_room(ctx: Ctx, room_id: str, body: EditRoom) -> Room:
         changes["title"] = changes["title"].strip()
     if body.scheduled_for is not None:
         changes["scheduled_for"] = body.scheduled_for.timestamp()
+    if changes.pop("record", None):
+        changes["recorded"] = True
     meta = await store(ctx).edit(checked_id(room_id), ctx.user, changes)
     return await service(ctx).room(meta)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -37,6 +37,10 @@ from rooms.media.speaking import LevelMeter
 QUEUE_PACKETS = 16  # 320 ms of 20 ms frames: beyond that, old audio is worth less than new
 
 RelayMode = Literal["fast", "stock", "reencode"]
+
+# The recording hook (rooms.recording): (user id, Opus payload, position on the 48 kHz
+# timeline), called for every packet that passed the gate, so muted speakers never reach it.
+PacketTap = Callable[[str, bytes, int], None]
 
 
 class ForwardTrack(MediaStreamTrack):
@@ -103,6 +107,7 @@ class Source:
     received: int = 0
     outputs: list[Slot] = field(default_factory=list)
     meter: LevelMeter = field(default_factory=LevelMeter)
+    tap: PacketTap | None = None  # the room's recorder, when the room is recorded
     _last_ts: int | None = None
     _pts: int = 0
 
@@ -143,6 +148,8 @@ class Source:
         level = SILENCE_LEVEL if extension is None else int(extension[1])
         self.meter.add(level)
         pts = self._timeline(packet.timestamp)
+        if self.tap is not None:
+            self.tap(self.user_id, packet.payload, pts)
         outputs = self.outputs
         if not outputs or self.mode == "reencode":
             return  # re-encode: frames come from pump_frames()
@@ -198,6 +205,13 @@ class RoomRelay:
         self.fanout = fanout if mode == "fast" else None
         self.sources: dict[str, Source] = {}
         self.allowed: dict[str, bool] = {}
+        self.tap: PacketTap | None = None
+
+    def set_tap(self, tap: PacketTap | None) -> None:
+        """Hand every gated packet of every source (now and later) to ``tap``."""
+        self.tap = tap
+        for source in self.sources.values():
+            source.tap = tap
 
     def source(self, user_id: str) -> Source:
         """The user's source, created on first use with the current publishing permission."""
@@ -209,6 +223,7 @@ class RoomRelay:
                 allowed=self.allowed.get(user_id, False),
                 mode=self.mode,
                 fanout=self.fanout,
+                tap=self.tap,
             )
             self.sources[user_id] = source
         return source

@@ -57,7 +57,7 @@ from rooms.media.aiortc_seam import (
 from rooms.media.fanout import Counters, FanOut, Link, Output, sender_reports
 from rooms.media.nodes import NodeRegistry, room_ws_url
 from rooms.media.port import PublishEvent, SendJson
-from rooms.media.relay import ForwardTrack, RoomRelay, Slot
+from rooms.media.relay import ForwardTrack, PacketTap, RoomRelay, Slot
 from rooms.media.speaking import UPDATE_INTERVAL, SpeakingDetector
 from server import metrics
 from server.errors import Conflict, ValidationFailed
@@ -190,6 +190,7 @@ class RelayMediaService:
         # the relay alone) straight to this node's peers.
         self.publish = publish
         self.rooms: dict[str, RoomMedia] = {}
+        self.taps: dict[str, PacketTap] = {}  # room id -> its recorder (rooms.recording)
         self.fanout = FanOut()
         # The server itself needs STUN at most (to learn its public address), never TURN.
         stun = [s for s in settings.ice_servers if _urls_start_with(s, "stun")]
@@ -270,6 +271,21 @@ class RelayMediaService:
             if room_id in self.nodes.active or room is not None:
                 await self.nodes.release(room_id)
 
+    def tap_room(self, room_id: str, tap: PacketTap | None) -> None:
+        """The recording hook: hand the room's gated packets to ``tap`` (None: stop),
+        including a room whose media starts or restarts on this node later."""
+        if tap is None:
+            self.taps.pop(room_id, None)
+        else:
+            self.taps[room_id] = tap
+        room = self.rooms.get(room_id)
+        if room is not None:
+            room.relay.set_tap(tap)
+
+    def claimed(self, room_id: str) -> bool:
+        """Whether this node serves the room's media (where its recording is made)."""
+        return room_id in self.nodes.active or room_id in self.rooms
+
     # ---------------------------------------------------------------- queries
 
     def speaking(self, room_id: str) -> list[str]:
@@ -321,6 +337,7 @@ class RelayMediaService:
         if room is None:
             counters = Counters()
             relay = RoomRelay(counters, mode=self.settings.relay_mode, fanout=self.fanout)
+            relay.set_tap(self.taps.get(room_id))
             room = RoomMedia(room_id, relay, counters)
             self.rooms[room_id] = room
         return room

@@ -38,7 +38,7 @@ async def test_actions_follow_hands_seats_and_roles(
     room = await room_on(srv)
     host = await join(srv.ws_url, room, "alice")
     mine = host.welcome["actions"]
-    assert mine["self"] == ["mute", "room.end"]
+    assert mine["self"] == ["mute", "room.end", "recording.start"]
     assert mine["targets"]["listener:hand"] == MODERATE_A_HAND
     assert mine["targets"]["host"] == []
 
