@@ -61,7 +61,12 @@ async def create_room(ctx: Ctx, body: CreateRoom) -> Room:
 
 @api.get("/v1/rooms")
 async def list_rooms(ctx: Ctx, query: ListQuery) -> RoomList:
-    """Live or scheduled rooms, those hosted by people the caller follows first."""
+    """Live or scheduled rooms, those hosted by people the caller follows first; or ended
+    rooms with a replay to listen to, newest first."""
+    if query.state == "ended":
+        replays = service(ctx).replays
+        metas = await replays.replays(ctx.user, query.limit) if replays is not None else []
+        return RoomList(rooms=await service(ctx).rooms(metas))
     g = graph(ctx)
     followed = await g.following(ctx.user)
     s = store(ctx)
