@@ -55,7 +55,7 @@ def segment_urls(playlist_url: str, text: str) -> list[str]:
 
 def decode(data: bytes) -> np.ndarray:
     """Mono float32 samples at 48 kHz of an audio file."""
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         frames = [f.to_ndarray() for f in container.decode(audio=0)]
     samples = np.concatenate([f.reshape(f.shape[0], -1) for f in frames], axis=1)
     return np.asarray(samples.mean(axis=0), dtype=np.float32)
