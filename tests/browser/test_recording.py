@@ -37,6 +37,8 @@ async def test_the_replay_plays_in_chromium(browsers: Browsers, server: LiveServ
     page = await browsers.page("bob", where=f"/rooms/{room_id}")
     await expect(page.locator(".replay-player")).to_be_visible()
     await expect(page.get_by_role("link", name="Download (.m4a)")).to_be_visible()
+    engine = f"{PLAYER}.dataset.engine === 'hls.js'"
+    await poll(lambda: page.evaluate(engine), "hls.js (vendored) plays the replay")
     await page.evaluate(f"{PLAYER}.muted = true")  # autoplay policy: muted media may play
     await page.evaluate(f"{PLAYER}.play()")
     await poll(lambda: page.evaluate(f"{PLAYER}.currentTime > 1.5"), "the replay plays")

@@ -12,15 +12,11 @@ const LIVE = { liveSyncDuration: 3, liveMaxLatencyDuration: 8, lowLatencyMode: f
  * function that stops and frees the player.
  */
 export async function playHls(audio, url, { live = false, onError = () => {} } = {}) {
-  if (audio.canPlayType('application/vnd.apple.mpegurl')) {
-    audio.src = url;
-    return () => audio.removeAttribute('src');
-  }
-  const { default: Hls } = await import(HLS_MODULE);
-  if (!Hls.isSupported()) {
-    onError('This browser cannot play this audio.');
-    return () => {};
-  }
+  // hls.js first wherever Media Source Extensions exist (the same player everywhere, as
+  // hls.js recommends); the browser's own HLS where they do not (iPhones before iOS 17).
+  const Hls = 'MediaSource' in window || 'ManagedMediaSource' in window ? (await import(HLS_MODULE)).default : null;
+  if (!Hls?.isSupported()) return playNatively(audio, url, onError);
+  audio.dataset.engine = 'hls.js';
   const hls = new Hls(live ? LIVE : {});
   hls.on(Hls.Events.ERROR, (_event, data) => {
     if (data.fatal) onError(`Playback failed (${data.details}).`);
@@ -28,4 +24,14 @@ export async function playHls(audio, url, { live = false, onError = () => {} } =
   hls.loadSource(url);
   hls.attachMedia(audio);
   return () => hls.destroy();
+}
+
+function playNatively(audio, url, onError) {
+  if (!audio.canPlayType('application/vnd.apple.mpegurl')) {
+    onError('This browser cannot play this audio.');
+    return () => {};
+  }
+  audio.dataset.engine = 'native';
+  audio.src = url;
+  return () => audio.removeAttribute('src');
 }
