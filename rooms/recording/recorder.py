@@ -37,7 +37,12 @@ def timeline_now() -> int:
 
 class Recorder:
     def __init__(
-        self, meta: Meta, store: RecordingStore, storage: BlobStorage, started_at: float
+        self,
+        meta: Meta,
+        store: RecordingStore,
+        storage: BlobStorage,
+        started_at: float,
+        encoder: FragmentEncoder | None = None,
     ) -> None:
         self.meta = meta
         self.started_at = started_at  # wall clock, as the room's ended_at
@@ -45,7 +50,7 @@ class Recorder:
         self.storage = storage
         self.start = timeline_now()
         self.mixer = Mixer(self.start)
-        self.encoder = FragmentEncoder()
+        self.encoder = encoder or FragmentEncoder()
         self.decoders: dict[str, OpusDecoder] = {}
         self.inbox: deque[tuple[str, bytes, int]] = deque(maxlen=INBOX_PACKETS)
         self.durations: list[float] = []
