@@ -11,6 +11,7 @@ blob storage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from rooms.recording import playlist
 from rooms.recording.encoder import FragmentEncoder, OpusDecoder, Segment, remux_m4a
 from rooms.recording.mixer import RATE, Mixer
 from rooms.recording.store import RecordingStore
+from server.store import REDIS_DOWN
 from stories.storage import BlobStorage
 
 PUMP_SECONDS = 0.1
@@ -54,6 +56,7 @@ class Recorder:
         self.decoders: dict[str, OpusDecoder] = {}
         self.inbox: deque[tuple[str, bytes, int]] = deque(maxlen=INBOX_PACKETS)
         self.durations: list[float] = []
+        self.unwritten: list[Segment] = []  # encoded, not stored yet (storage failed)
         self.pumping = asyncio.Lock()
         self.finished = False
 
@@ -98,15 +101,22 @@ class Recorder:
             self.mixer.add(pts, decoder.decode(payload))
 
     async def _write(self, segments: Sequence[Segment], ended: bool = False) -> None:
+        """Store the segments, then the playlist listing them. A storage failure leaves
+        the rest for the next pump; Redis only mirrors the list (rewritten at the end)."""
+        self.unwritten += segments
         room_id = self.meta.id
-        if segments and not self.durations and self.encoder.init is not None:
+        if self.unwritten and not self.durations and self.encoder.init is not None:
             await self.storage.put(f"{room_id}/{playlist.INIT}", self.encoder.init)
-        for segment in segments:
-            index = len(self.durations)
-            await self.storage.put(f"{room_id}/{playlist.segment_name(index)}", segment.data)
-            await self.store.add_segment(room_id, segment.seconds)
+        wrote = bool(self.unwritten)
+        while self.unwritten:
+            segment = self.unwritten[0]
+            name = playlist.segment_name(len(self.durations))
+            await self.storage.put(f"{room_id}/{name}", segment.data)
+            self.unwritten.pop(0)
             self.durations.append(segment.seconds)
-        if segments or ended:
+            with contextlib.suppress(TimeoutError, *REDIS_DOWN):
+                await self.store.add_segment(room_id, segment.seconds)
+        if wrote or ended:
             await self._write_playlist(ended)
 
     async def _write_playlist(self, ended: bool) -> None:

@@ -233,7 +233,7 @@ class RecordingService:
             await self.purge(Recording(ended, "live"))
             return
         expires_at = now + self.settings.replay_ttl_seconds
-        await self.store.ready(ended, expires_at)
+        await self.store.ready(ended, expires_at, recorder.durations)
         log.info("recording.ready", room=room_id, seconds=round(seconds, 1))
         await self.replay_ready(Recording(ended, "ready", tuple(recorder.durations), expires_at))
 

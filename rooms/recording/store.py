@@ -12,6 +12,7 @@ day past its expiry; a deleted one keeps a tombstone (``state`` deleted) until t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from redis.asyncio import Redis
@@ -89,10 +90,12 @@ class RecordingStore:
     async def segment_count(self, room_id: str) -> int:
         return int(await self.r.llen(self.segs(room_id)))
 
-    async def ready(self, meta: Meta, expires_at: float) -> None:
-        """The replay is complete: listed, and expiring at ``expires_at``."""
+    async def ready(self, meta: Meta, expires_at: float, durations: Sequence[float]) -> None:
+        """The replay is complete (these segments): listed, and expiring at ``expires_at``."""
         key, segs = self.key(meta.id), self.segs(meta.id)
         async with self.r.pipeline(transaction=True) as p:
+            p.delete(segs)
+            p.rpush(segs, *(f"{s:.6f}" for s in durations))
             p.hset(key, mapping={"meta": _dump(meta), "state": "ready", "expires_at": expires_at})
             p.zadd(self.ready_index, {meta.id: meta.ended_at})
             p.zadd(self.by_host(meta.host), {meta.id: meta.ended_at})
