@@ -52,3 +52,23 @@ async def test_the_replay_plays_in_chromium(browsers: Browsers, server: LiveServ
         "seeking works",
     )
     assert await page.evaluate(f"{PLAYER}.error") is None
+
+
+NO_WEBRTC = "delete window.RTCPeerConnection;"
+LIVE = "document.querySelector('.hls-live')"
+
+
+async def test_live_hls_when_webrtc_is_missing(browsers: Browsers, server: LiveServer) -> None:
+    room = await recorded_room(server)
+    alice = await speaker(server, room, "alice", 440)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            await recording_in(http, server, room["id"], "live")
+        page = await browsers.page("bob", where=f"/rooms/{room['id']}", init_script=NO_WEBRTC)
+        await expect(page.locator(".badge-rec")).to_be_visible()
+        await page.get_by_role("button", name="Listen over HLS").click()
+        await poll(lambda: page.evaluate(f"{LIVE}?.dataset.engine === 'hls.js'"), "hls.js")
+        await poll(lambda: page.evaluate(f"{LIVE}.currentTime > 1"), "live audio plays")
+        assert await page.evaluate(f"{LIVE}.error") is None
+    finally:
+        await alice.close()

@@ -236,6 +236,7 @@ class RoomPage {
   /** A fresh connection has a fresh peer connection on the server side: so do we. */
   startAudio() {
     this.audio?.close();
+    if (typeof RTCPeerConnection === 'undefined') return this.dispatch({ type: 'client.rtc', state: 'failed' }); // HLS may help
     const me = mine(this.state);
     const audio = new RoomAudio({
       iceServers: this.state.iceServers,
