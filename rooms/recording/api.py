@@ -15,6 +15,7 @@ from rooms.control.schemas import RoomList
 from rooms.control.store import checked_id
 from rooms.recording.service import RecordingService
 from server.api import Api, Ctx
+from server.auth import valid_user_id
 from server.feature import Slot
 from stories.schemas import MediaQuery
 
@@ -88,5 +89,6 @@ async def recording_file(ctx: Ctx, room_id: str, name: str, query: MediaQuery) -
 @api.get("/v1/users/{user_id}/replays")
 async def user_replays(ctx: Ctx, user_id: str, query: ReplaysQuery) -> RoomList:
     """The replays a user hosted (their profile), newest first."""
-    metas = await service(ctx).replays(ctx.user, query.limit, host=user_id)
+    host = valid_user_id(user_id)
+    metas = await service(ctx).replays(ctx.user, query.limit, host=host)
     return RoomList(rooms=await rooms_service(ctx).rooms(metas))
