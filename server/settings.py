@@ -81,6 +81,7 @@ class Settings(BaseSettings):
 
     # Stories
     story_ttl_seconds: int = 24 * 3600
+    replay_ttl_seconds: int = 30 * 24 * 3600  # how long a room's replay is kept
     story_grace_seconds: int = 3600
     sweep_interval_seconds: float = 30.0
     max_active_stories: int = 100

@@ -122,6 +122,13 @@ class RoomUpdated(Event):
     room: Room
 
 
+class RecordingStarted(Event):
+    """The room is being recorded from now on (``room.recorded`` is true)."""
+
+    type: Literal["recording.started"] = "recording.started"
+    by: str  # who started it
+
+
 class RoomEnded(Event):
     """The room ended; the socket closes next."""
 
@@ -201,6 +208,7 @@ ServerEvent = Annotated[
     | Reaction
     | Speaking
     | RoomUpdated
+    | RecordingStarted
     | RoomEnded
     | Removed
     | Error

@@ -27,6 +27,7 @@ from rooms.control.events import (
     ParticipantJoined,
     ParticipantLeft,
     ParticipantUpdated,
+    RecordingStarted,
     Removed,
     Replaced,
     RoomEnded,
@@ -179,6 +180,7 @@ class Act:
             caps=env.terms.caps,
             policy=meta.speaker_policy,
             now=env.now,
+            recorded=meta.recorded,
         )
         change = rules.decide(self.action, situation)
         if change.empty:
@@ -200,6 +202,9 @@ def decided(room: RoomState, change: rules.Change, actor: str, env: Env) -> Outc
         after = replace(after, removed=after.removed | {change.removed})
         events.append((Removed(), change.removed))
         events.append((ParticipantLeft(user_id=change.removed, reason="removed"), None))
+    if change.record and after.meta is not None:
+        after = replace(after, meta=replace(after.meta, recorded=True))
+        events.append((RecordingStarted(by=actor), None))
     if change.ended:
         after, event = end(after, "ended_by_host", env)
         events.append(event)
@@ -218,6 +223,7 @@ class Create:
     language: str
     policy: SpeakerPolicy
     scheduled_for: float | None
+    recorded: bool = False
 
     def apply(self, room: RoomState, env: Env) -> Outcome:
         now, when = env.now, self.scheduled_for
@@ -234,6 +240,7 @@ class Create:
             created_at=now,
             scheduled_for=when or 0.0,
             started_at=0.0 if when is not None else now,
+            recorded=self.recorded,
         )
         created = RoomState(meta)
         return Outcome(go_live(created, env) if when is None else created)
@@ -358,13 +365,14 @@ def settle(before: RoomState, after: RoomState, events: list[Addressed], env: En
     if meta is None or meta.state != "live":
         return Outcome(after, tuple(events))
     caps, policy = env.terms.caps, meta.speaker_policy
-    seats_moved = seats(before.stage, caps) != seats(after.stage, caps)
+    recording = (before.meta is not None and before.meta.recorded, meta.recorded)
+    moved = seats(before.stage, caps) != seats(after.stage, caps) or len(set(recording)) > 1
     for user_id, rec in after.members.items():
         old = before.members.get(user_id)
-        if old is None or (old.member == rec.member and not seats_moved):
+        if old is None or (old.member == rec.member and not moved):
             continue
-        was = allowed(old.member, before.stage, caps, policy)
-        now = allowed(rec.member, after.stage, caps, policy)
+        was = allowed(old.member, before.stage, caps, policy, recording[0])
+        now = allowed(rec.member, after.stage, caps, policy, recording[1])
         if now != was:
             events.append((ActionsChanged(actions=presenters.actions(now)), user_id))
     return Outcome(after, tuple(events))

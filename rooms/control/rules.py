@@ -82,6 +82,7 @@ class Situation:
     caps: Caps
     policy: SpeakerPolicy
     now: float
+    recorded: bool = False  # the room is being recorded
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,11 @@ class Change:
     removed: str | None = None  # this user is removed and may not rejoin
     invited: str | None = None  # this user receives an invitation to speak
     ended: bool = False
+    record: bool = False  # the room starts being recorded
 
     @property
     def empty(self) -> bool:
-        return not (self.updates or self.removed or self.invited or self.ended)
+        return not (self.updates or self.removed or self.invited or self.ended or self.record)
 
 
 NOTHING = Change()
@@ -265,6 +267,13 @@ def end(s: Situation) -> Change:
     return Change(ended=True)
 
 
+def start_recording(s: Situation) -> Change:
+    _moderator(s.actor, "start recording")
+    if s.recorded:
+        return NOTHING
+    return Change(record=True)
+
+
 def react(s: Situation) -> Change:
     """Anyone present may react; a reaction changes no state."""
     return NOTHING
@@ -288,6 +297,7 @@ RULES: dict[str, Rule] = {
     "unmute": unmute,
     "remove": remove,
     "room.end": end,
+    "recording.start": start_recording,
     "react": react,
 }
 

@@ -34,6 +34,12 @@ class Departed(Protocol):
     ended_by: str | None
 
 
+class ReplayIndex(Protocol):
+    """Where ended rooms with a replay are listed (``rooms.recording``, when it runs)."""
+
+    async def replays(self, caller: str, limit: int, host: str | None = None) -> list[Meta]: ...
+
+
 class RoomsService:
     """What every room endpoint and socket of this process shares."""
 
@@ -61,6 +67,7 @@ class RoomsService:
         self._counts: dict[str, tuple[int, int]] = {}
         self._unsettled = False  # a socket closed while Redis was unreachable
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.replays: ReplayIndex | None = None  # set by the recording feature
 
     async def room(self, meta: Meta, counts: tuple[int, int] | None = None) -> Room:
         """The room as clients see it."""

@@ -399,7 +399,7 @@ def actions_of(
     if me is None:
         return actions.NOTHING
     stage = {p.user_id: p.member.role for p in participants if p.member.on_stage}
-    return actions.allowed(me.member, stage, svc.store.caps, meta.speaker_policy)
+    return actions.allowed(me.member, stage, svc.store.caps, meta.speaker_policy, meta.recorded)
 
 
 async def room_socket(ws: WebSocket) -> None:

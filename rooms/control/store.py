@@ -233,9 +233,12 @@ class RoomStore:
         language: str,
         policy: SpeakerPolicy,
         scheduled_for: float | None,
+        recorded: bool = False,
     ) -> Meta:
         room_id = secrets.token_urlsafe(12)
-        change = Create(room_id, host, title, description, language, policy, scheduled_for)
+        change = Create(
+            room_id, host, title, description, language, policy, scheduled_for, recorded
+        )
         return self._meta_of(await self._apply(room_id, change, Reads()))
 
     async def edit(self, room_id: str, user: str, changes: dict[str, object]) -> Meta:

@@ -276,3 +276,20 @@ describe('reading the state', () => {
     assert.equal(listenerCount(s), 250);
   });
 });
+
+describe('recording', () => {
+  it('recording.started marks the room recorded and says so once', () => {
+    const s = joined('bob', [person('alice', 'host'), person('bob')]);
+    assert.equal(Boolean(s.room.recorded), false);
+    const next = reduce(s, { type: 'recording.started', by: 'alice' });
+    assert.equal(next.room.recorded, true);
+    assert.deepEqual(next.notices, [{ kind: 'info', text: 'This room is being recorded.' }]);
+    assert.deepEqual(reduce(next, { type: 'pong' }).notices, []);
+  });
+
+  it('the host may start recording only while the server offers it', () => {
+    const s = reduce(joined('alice', [person('alice', 'host')]), { type: 'actions', actions: { self: ['mute', 'room.end', 'recording.start'], targets: {} } });
+    assert.equal(may(s, 'recording.start'), true);
+    assert.equal(may(reduce(s, { type: 'actions', actions: HOST_ACTIONS }), 'recording.start'), false);
+  });
+});

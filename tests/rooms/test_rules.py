@@ -56,7 +56,7 @@ TERMS = Terms(
     base_url="http://rooms.test",
 )
 # Every message naming another participant is moderation, and so is ending the room.
-MODERATION = {*get_args(Targeted.model_fields["type"].annotation), "room.end"}
+MODERATION = {*get_args(Targeted.model_fields["type"].annotation), "room.end", "recording.start"}
 CODES = {
     "not_allowed",
     "participant_not_found",
@@ -201,7 +201,8 @@ def test_host_gone_hands_the_room_on_with_its_events() -> None:
 def actions_of(r: RoomState, user: str, caps: Caps = CAPS) -> Actions:
     meta = r.meta
     assert meta is not None
-    return presenters.actions(allowed(member(r, user), r.stage, caps, meta.speaker_policy))
+    mine = allowed(member(r, user), r.stage, caps, meta.speaker_policy, meta.recorded)
+    return presenters.actions(mine)
 
 
 def test_actions_of_a_listener_with_a_raised_hand() -> None:
@@ -226,7 +227,7 @@ def test_actions_of_a_listener_with_a_raised_hand() -> None:
 def test_actions_of_the_host_and_a_cohost() -> None:
     r = room(HOST, Member("c", Role.COHOST), Member("s", Role.SPEAKER))
     host = actions_of(r, "h")
-    assert host.self == ["mute", "room.end"]
+    assert host.self == ["mute", "room.end", "recording.start"]
     assert host.targets["listener"] == ["invite.send", "remove"]
     assert host.targets["listener:hand"] == ["hand.accept", "hand.dismiss", "invite.send", "remove"]
     assert host.targets["listener:invited"] == ["remove"]  # already invited: nothing to change
@@ -236,7 +237,7 @@ def test_actions_of_the_host_and_a_cohost() -> None:
     assert alone.targets["speaker"] == ["role.cohost", "role.demote", "mute", "remove"]
     assert alone.targets["speaker:muted"] == ["role.cohost", "role.demote", "remove"]
     cohost = actions_of(r, "c")
-    assert cohost.self == ["mute", "role.step_down"]
+    assert cohost.self == ["mute", "role.step_down", "recording.start"]
     assert cohost.targets["speaker"] == ["role.demote", "mute", "remove"]
     assert cohost.targets["cohost"] == [] and cohost.targets["host"] == []
     speaker = actions_of(act(r, "mute", "s", "s"), "s")
@@ -500,3 +501,16 @@ RoomMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_room_machine = RoomMachine.TestCase
+
+
+def test_a_moderator_starts_recording_once() -> None:
+    r = room(HOST, Member("c", Role.COHOST), Member("l"))
+    assert refused(r, "recording.start", "l") == "not_allowed"
+    started = outcome(r, "recording.start", "c")
+    assert started.state.meta is not None and started.state.meta.recorded
+    kinds = [(type(e).__name__, to) for e, to in started.events]
+    assert kinds[0] == ("RecordingStarted", None)
+    # Host and co-host may no longer start it: their actions change, nobody else's.
+    assert sorted(str(to) for k, to in kinds if k == "ActionsChanged") == ["c", "h"]
+    assert "recording.start" not in actions_of(started.state, "h").self
+    assert outcome(started.state, "recording.start", "h").events == ()

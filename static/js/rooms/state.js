@@ -48,6 +48,7 @@ const HANDLERS = {
   speaking: (s, m) => ({ ...s, speaking: new Set(m.user_ids || []) }),
   actions: (s, m) => ({ ...s, actions: m.actions || null }),
   'room.updated': (s, m) => ({ ...s, room: { ...s.room, ...m.room } }),
+  'recording.started': (s) => notify({ ...s, room: { ...s.room, recorded: true } }, { kind: 'info', text: 'This room is being recorded.' }),
   'room.ended': (s, m) => ({ ...s, room: { ...s.room, state: 'ended' }, over: { text: ENDED[m.reason] || 'This room has ended.', retry: false } }),
   removed: (s) => ({ ...s, over: { text: REMOVED, retry: false } }),
   error: (s, m) => notify(s, { kind: 'error', text: m.message || m.code, code: m.code }),
