@@ -10,7 +10,7 @@ import av
 import httpx
 import numpy as np
 
-from tests.media.client import RoomClient
+from tests.media.client import RoomClient, room_socket
 from tests.support import LiveServer, auth, wait_for
 
 RATE = 48_000
@@ -78,7 +78,7 @@ def tone_levels(samples: np.ndarray, start: float, end: float) -> dict[str, floa
 
 async def speaker(server: LiveServer, room: dict[str, Any], user: str, hz: float) -> RoomClient:
     """``user`` in the room with a tone microphone (the host speaks at once)."""
-    client = RoomClient(room["ws_url"], user)
+    client = RoomClient(room_socket(server.ws_url, room["id"]), user)
     await client.connect()
     await client.start_audio(speak=user == room["host"], tone=hz)
     return client

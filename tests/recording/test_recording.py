@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.media.client import RoomClient
+from tests.media.client import RoomClient, room_socket
 from tests.recording.helpers import (
     decode,
     recording,
@@ -79,7 +79,7 @@ async def test_recorded_room_replays_both_tones_and_the_muted_stretch(
     )
     room = made.json()
     alice = await speaker(server, room, "alice", 440)
-    bob = RoomClient(room["ws_url"], "bob")
+    bob = RoomClient(room_socket(server.ws_url, room["id"]), "bob")
     clients += [alice, bob]
     await bob.connect()
     await bob.start_audio(tone=660)
