@@ -17,6 +17,10 @@ REDIS_ERRORS = Counter("ephemera_redis_errors_total", "Requests that failed beca
 REDIS_UP = Gauge("ephemera_redis_up", "1 when the Redis watchdog last reached Redis")
 LIVE_ROOMS = Gauge("ephemera_live_rooms", "Rooms with at least one local connection")
 PARTICIPANTS = Gauge("ephemera_room_connections", "Room WebSocket connections on this process")
+ROOM_FRAMES = Counter(
+    "ephemera_room_frames_total",
+    "Room socket messages encoded into a frame: once per event per process, however many sockets",
+)
 WS_MESSAGES = Counter("ephemera_ws_messages_total", "Room WebSocket messages received", ["type"])
 FORWARDED_PACKETS = Counter("ephemera_relay_forwarded_packets_total", "Audio packets forwarded")
 DROPPED_PACKETS = Counter(

@@ -29,6 +29,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import ChangeReload
 
+from server import wsframes
 from server.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -143,6 +144,7 @@ def run(settings: Settings, host: str, port: int, reload: bool) -> str | None:
         port=port,
         reload=reload,
         http="server.serving:DeadlineHttpProtocol",
+        ws=wsframes.PROTOCOL,
         log_config=None,
         access_log=False,
         ws_max_size=settings.ws_max_message_bytes,

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     room_tick_seconds: float = 1.0
     # Messages waiting for one slow socket before it is closed (1013).
     room_ws_queue_max: int = 1000
+    # permessage-deflate on WebSockets (under ``ephemera serve``): off, because room events
+    # are small and each is written as one prebuilt frame to every socket (server/wsframes.py).
+    ws_per_message_deflate: bool = False
 
     # WebRTC: STUN/TURN URLs handed to clients (JSON list of RTCIceServer objects).
     ice_servers: list[dict[str, str | list[str]]] = []

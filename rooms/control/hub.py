@@ -3,7 +3,8 @@
 An event (``rooms.control.events``) travels on its room's channel in an envelope
 ``{"to": user_id | null, "event": {...}}``; ``to`` addresses one participant
 (``invite.received``, ``removed``, ``actions``). The hub reads each one back into its model
-once per process and hands it, with its encoded text, to the room's local sockets.
+once per process, encodes it once (``Outgoing``: its text and its whole WebSocket frame) and
+hands the same object to each of the room's local sockets, which write the same bytes.
 
 State changes publish their events inside the same MULTI/EXEC as the writes, so every
 process sees events in commit order.
@@ -16,6 +17,7 @@ import contextlib
 import json
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -26,8 +28,23 @@ from rooms.control.events import EVENT, Event, ServerEvent, encode
 from server import metrics
 from server.background import check_cancelled, stop
 from server.store import REDIS_DOWN, Keys, budget_left
+from server.wsframes import text_frame
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message as every socket sends it: its text, and its whole WebSocket text frame."""
+
+    text: str
+    frame: bytes
+
+
+def outgoing(text: str) -> Outgoing:
+    """Encode a message for sending (counted: a room event is encoded once per process)."""
+    metrics.ROOM_FRAMES.inc()
+    return Outgoing(text, text_frame(text.encode()))
 
 
 def channel(keys: Keys, room_id: str) -> str:
@@ -60,11 +77,11 @@ class Listener(Protocol):
     room_id: str
     user_id: str
 
-    def on_event(self, event: ServerEvent, text: str) -> None:
+    def on_event(self, event: ServerEvent, out: Outgoing) -> None:
         """Called for each event addressed to this participant (must not block)."""
 
-    def send_ready(self, text: str) -> None:
-        """Send an encoded message if the participant has had its welcome (else drop it)."""
+    def send_ready(self, out: Outgoing) -> None:
+        """Send a message if the participant has had its welcome (else drop it)."""
 
     async def resync(self) -> None:
         """Events may have been lost: send the participant the whole state again."""
@@ -231,7 +248,7 @@ class Hub:
         data = json.loads(msg["data"])
         event, to = EVENT.validate_python(data["event"]), data.get("to")
         self.on_room_event(room, event)
-        text = encode(data["event"])
+        out = outgoing(encode(data["event"]))
         for listener in list(self.rooms.get(room, ())):
             if to is None or listener.user_id == to:
-                listener.on_event(event, text)
+                listener.on_event(event, out)

@@ -9,7 +9,7 @@ import structlog
 
 from rooms.control import presenters
 from rooms.control.events import RoomEnded, RoomUpdated, ServerEvent, encode
-from rooms.control.hub import Hub
+from rooms.control.hub import Hub, outgoing
 from rooms.control.presence import Presence
 from rooms.control.schemas import Room
 from rooms.control.state import Meta
@@ -145,9 +145,9 @@ class RoomsService:
             meta = await self.store.meta(room_id)
             if meta is None or meta.state != "live":
                 continue
-            text = encode(RoomUpdated(room=await self.room(meta, c)))
+            out = outgoing(encode(RoomUpdated(room=await self.room(meta, c))))
             for listener in list(self.hub.rooms.get(room_id, ())):
-                listener.send_ready(text)
+                listener.send_ready(out)
         for gone in set(self._counts) - set(room_ids):
             del self._counts[gone]
 

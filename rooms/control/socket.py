@@ -3,7 +3,9 @@
 A connection authenticates and is admitted before ``accept()`` (refusals are plain HTTP
 errors), receives a ``welcome`` with the full state, then events. Every message is
 size-capped, rate-limited, validated, and checked against the sender's current role.
-Everything sent to a socket goes through its outbox, so any task may send at any time.
+Any task may send at any time: a message is written at once, as a frame built once for
+every socket (``server.wsframes``), when nothing is waiting before it and the socket can take
+it; otherwise it waits in the socket's bounded outbox for its writer task.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from rooms.control.events import (
     Welcome,
     encode,
 )
+from rooms.control.hub import Outgoing, outgoing
 from rooms.control.messages import Message, Mute, React, RtcDescription, RtcIce, Targeted, wire
 from rooms.control.rules import Refused
 from rooms.control.service import ROOMS, RoomsService
@@ -45,6 +48,7 @@ from server.background import check_cancelled, stop
 from server.errors import DomainError, Forbidden, ServiceUnavailable, ValidationFailed
 from server.store import REDIS_DOWN, request_budget
 from server.ws import authenticate_ws, refuse
+from server.wsframes import frame_writer
 
 log = structlog.get_logger(__name__)
 PROTOCOL = 1
@@ -57,7 +61,7 @@ CLOSE_SLOW = 1013  # the client did not read its messages fast enough
 CLOSE_REMOVED = 4403
 CLOSE_REPLACED = 4409  # the same user connected again elsewhere
 CONNECTED = WebSocketState.CONNECTED
-PONG = encode(Pong())
+PONG = encode(Pong())  # encoded once; each socket's own messages get their frame per send
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,10 @@ class Connection:
         self.entry = f"{room_id}|{user_id}|{self.conn_id}"
         self.ready = False
         self.ended_by: str | None = None  # removed, ended, replaced
-        self._early: list[tuple[ServerEvent, str]] = []
-        self._out: deque[str | Close] = deque()
+        self._early: list[tuple[ServerEvent, Outgoing]] = []
+        self._out: deque[Outgoing | Close] = deque()
+        self._frames = frame_writer(ws.scope)  # None: only the ASGI send (another server)
+        self._sending = False  # the writer task is sending the message it took
         self._wake = asyncio.Event()
         self._closing = False
         self._publishing: bool | None = None
@@ -121,17 +127,17 @@ class Connection:
 
     # ---- outgoing ----
 
-    def on_event(self, event: ServerEvent, text: str) -> None:
+    def on_event(self, event: ServerEvent, out: Outgoing) -> None:
         """A room event from the hub (the hub's task: never blocks)."""
         if not self.ready:
-            self._early.append((event, text))  # sent after the welcome
+            self._early.append((event, out))  # sent after the welcome
             return
         if isinstance(event, Replaced):
             if event.conn == self.conn_id:
                 self.ended_by = "replaced"
                 self.close(CLOSE_REPLACED, "replaced by a newer connection")
             return
-        self.send_text(text)
+        self.deliver(out)
         if isinstance(event, ParticipantUpdated) and event.participant.user_id == self.user_id:
             p = event.participant
             self.set_publishing(p.role in rules.STAGE and not p.muted)
@@ -142,18 +148,25 @@ class Connection:
             self.ended_by = "ended"
             self.close(CLOSE_ENDED, "the room ended")
 
-    def send_ready(self, text: str) -> None:
+    def send_ready(self, out: Outgoing) -> None:
         if self.ready:
-            self.send_text(text)
+            self.deliver(out)
 
     def send_text(self, text: str) -> None:
+        self.deliver(outgoing(text))
+
+    def deliver(self, out: Outgoing) -> None:
+        """Write ``out`` now if nothing waits before it and the socket takes it, else queue it."""
         if self._closing:
+            return
+        frames = self._frames
+        if frames is not None and not self._out and not self._sending and frames.write(out.frame):
             return
         if len(self._out) >= self.svc.settings.room_ws_queue_max:
             self._out.clear()
             self.close(CLOSE_SLOW, "too slow to read room events")
             return
-        self._out.append(text)
+        self._out.append(out)
         self._wake.set()
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -182,8 +195,8 @@ class Connection:
         # Events since the subscription: some may predate the snapshot, but each carries a
         # whole participant or room and they arrive in commit order, so replaying converges.
         early, self._early = self._early, []
-        for event, text in early:
-            self.on_event(event, text)
+        for event, out in early:
+            self.on_event(event, out)
         self._writer = asyncio.create_task(self._write(), name=f"room-ws-{self.conn_id}")
 
     async def _write(self) -> None:
@@ -196,7 +209,10 @@ class Connection:
                 if isinstance(item, Close):
                     await self.ws.close(item.code, item.reason)
                     return
-                await self.ws.send_text(item)
+                self._sending = True
+                if self._frames is None or not self._frames.write(item.frame):
+                    await self.ws.send_text(item.text)  # waits while the transport is full
+                self._sending = False
         except (WebSocketDisconnect, RuntimeError, OSError):
             return  # the peer is gone; the reader notices too
         except Exception:
