@@ -24,7 +24,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from rooms.control.events import EVENT, Event, ServerEvent, encode
+from rooms.control.events import EVENT, MODERATORS, Event, ServerEvent, encode
 from server import metrics
 from server.background import check_cancelled, stop
 from server.store import REDIS_DOWN, Keys, budget_left
@@ -76,6 +76,7 @@ class Listener(Protocol):
 
     room_id: str
     user_id: str
+    moderator: bool  # host or co-host: gets the events addressed to ``MODERATORS``
 
     def on_event(self, event: ServerEvent, out: Outgoing) -> None:
         """Called for each event addressed to this participant (must not block)."""
@@ -250,5 +251,5 @@ class Hub:
         self.on_room_event(room, event)
         out = outgoing(encode(data["event"]))
         for listener in list(self.rooms.get(room, ())):
-            if to is None or listener.user_id == to:
+            if to is None or listener.user_id == to or (to == MODERATORS and listener.moderator):
                 listener.on_event(event, out)

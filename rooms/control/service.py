@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import structlog
 
 from rooms.control import presenters
-from rooms.control.events import RoomEnded, RoomUpdated, ServerEvent, encode
+from rooms.control.events import Listeners, RoomEnded, ServerEvent, encode
 from rooms.control.hub import Hub, outgoing
 from rooms.control.presence import Presence
 from rooms.control.schemas import Room
@@ -132,20 +132,14 @@ class RoomsService:
         await self.refresh_counts()
 
     async def refresh_counts(self) -> None:
-        """Send ``room.updated`` to local sockets when a room's counts changed."""
+        """Send ``listeners`` to local sockets when a room's counts changed (one encoding)."""
         room_ids = list(self.hub.rooms)
-        if not room_ids:
-            self._counts.clear()
-            return
-        counts = await self.store.counts(room_ids)
+        counts = await self.store.counts(room_ids) if room_ids else []
         for room_id, c in zip(room_ids, counts, strict=True):
             if self._counts.get(room_id) == c:
                 continue
             self._counts[room_id] = c
-            meta = await self.store.meta(room_id)
-            if meta is None or meta.state != "live":
-                continue
-            out = outgoing(encode(RoomUpdated(room=await self.room(meta, c))))
+            out = outgoing(encode(Listeners(listener_count=c[0], speaker_count=c[1])))
             for listener in list(self.hub.rooms.get(room_id, ())):
                 listener.send_ready(out)
         for gone in set(self._counts) - set(room_ids):

@@ -108,7 +108,8 @@ class Connection:
         self.user_id = user_id
         self.conn_id = secrets.token_hex(8)
         self.entry = f"{room_id}|{user_id}|{self.conn_id}"
-        self.ready = False
+        self.ready = False  # welcomed: events go out (until then, or during a resync, they wait)
+        self.moderator = False  # host or co-host, as of the last welcome or own update
         self.ended_by: str | None = None  # removed, ended, replaced
         self._early: list[tuple[ServerEvent, Outgoing]] = []
         self._out: deque[Outgoing | Close] = deque()
@@ -119,6 +120,7 @@ class Connection:
         self._publishing: bool | None = None
         self._media_calls = Serial()
         self._writer: asyncio.Task[None] | None = None
+        self._resync: asyncio.Task[None] | None = None
         self._final = Close(CLOSE_ENDED, "")  # how release() closes a socket still open
 
     @property
@@ -141,6 +143,7 @@ class Connection:
         if isinstance(event, ParticipantUpdated) and event.participant.user_id == self.user_id:
             p = event.participant
             self.set_publishing(p.role in rules.STAGE and not p.muted)
+            self.set_moderator(p.role in rules.MODERATORS)
         elif isinstance(event, Removed):
             self.ended_by = "removed"
             self.close(CLOSE_REMOVED, "removed from the room")
@@ -185,19 +188,22 @@ class Connection:
 
     async def open(self, publishing: bool) -> None:
         """Send the welcome and start delivering events (the snapshot is not kept)."""
-        text, _ = await welcome(self.svc, self.room_id, self.user_id)
+        text, me = await welcome(self.svc, self.room_id, self.user_id)
+        self.moderator = is_moderator(me)
         self.start(text, publishing)
 
     def start(self, welcome: str, publishing: bool) -> None:
         self.send_text(welcome)
         self.ready = True
         self.set_publishing(publishing)
-        # Events since the subscription: some may predate the snapshot, but each carries a
-        # whole participant or room and they arrive in commit order, so replaying converges.
+        # Events since the subscription (or the resync began): some may predate the snapshot,
+        # but each carries a whole participant or room and they arrive in commit order, so
+        # replaying converges.
         early, self._early = self._early, []
         for event, out in early:
             self.on_event(event, out)
-        self._writer = asyncio.create_task(self._write(), name=f"room-ws-{self.conn_id}")
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(), name=f"room-ws-{self.conn_id}")
 
     async def _write(self) -> None:
         try:
@@ -232,12 +238,23 @@ class Connection:
             room, user = self.room_id, self.user_id
             self._media_calls.submit(lambda: media.set_publishing(room, user, allowed))
 
+    def set_moderator(self, moderator: bool) -> None:
+        """Became or stopped being host or co-host: in a large room, what the participant is
+        told of listeners changes (all of them, or counts), so it gets a new welcome."""
+        if moderator != self.moderator and not self._closing:
+            self.moderator = moderator
+            self._resync = asyncio.create_task(self.resync())
+
     async def resync(self, attempts: int = 60, pause: float = 0.5) -> None:
-        """Redis came back after an outage and events may have been lost: send the whole
-        state again (a second ``welcome``), or have the client reconnect if its place is gone.
-        While the store still fails (the watchdog may not have seen it back yet), try again."""
+        """Send the whole state again (a second ``welcome``; events meanwhile wait and follow
+        it): Redis came back after an outage and events may have been lost, or the
+        participant's view changed. If its place is gone, the client reconnects. While the
+        store still fails (the watchdog may not have seen it back yet), try again."""
+        if not self.ready or self._closing:
+            return  # not welcomed yet (the welcome will be new), or resyncing already
+        self.ready = False
         for _ in range(attempts):
-            if not self.ready or self._closing:
+            if self._closing:
                 return
             try:
                 with request_budget(self.svc.settings.redis_request_timeout):
@@ -253,8 +270,8 @@ class Connection:
         if me is None or me.conn != self.conn_id:
             self.close(CLOSE_SLOW, "the room changed while the server was cut off: reconnect")
             return
-        self.send_text(text)
-        self.set_publishing(me.member.may_publish)
+        self.moderator = is_moderator(me)
+        self.start(text, me.member.may_publish)
 
     # ---- incoming ----
 
@@ -366,6 +383,7 @@ class Connection:
 
     async def _stop_writing(self) -> None:
         self._closing = True
+        await stop(self._resync)
         await stop(self._writer)
         await self._media_calls.drain()
 
@@ -408,6 +426,10 @@ async def welcome(svc: RoomsService, room_id: str, user: str) -> tuple[str, Reco
     return text, me
 
 
+def is_moderator(me: Record | None) -> bool:
+    return me is not None and me.member.role in rules.MODERATORS
+
+
 def actions_of(
     svc: RoomsService, meta: Meta, me: Record | None, participants: list[Record]
 ) -> actions.Allowed:
@@ -427,6 +449,7 @@ async def room_socket(ws: WebSocket) -> None:
     with request_budget(svc.settings.redis_request_timeout):
         record = await admit(conn)
     if record is not None:
+        conn.moderator = is_moderator(record)  # from now on: events for moderators too
         await conn.serve(record.member.may_publish)
 
 

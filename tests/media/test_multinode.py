@@ -99,9 +99,9 @@ async def test_reading_a_room_claims_nothing(
             await listener.connect()
         advertised = await room_ws_url(a, room_id, "bob")
         assert advertised == await room_ws_url(b, room_id, "carol")
-        # The counts changed: every node's tick (1 s) re-read the room for room.updated.
+        # The counts changed: every node's tick (1 s) sends them (``listeners``).
         for listener in listeners:
-            await listener.event("room.updated", lambda e: e["room"]["listener_count"] == 2)
+            await listener.event("listeners", lambda e: e["listener_count"] == 2)
         assert await redis.get(claim_key + room_id) is None
 
         host = RoomClient(advertised, "alice")
