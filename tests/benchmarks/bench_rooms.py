@@ -86,8 +86,9 @@ async def generate(spec: dict[str, Any]) -> None:
                 ping_interval=None,
                 compression="deflate" if spec["deflate"] else None,
             )
-            while json.loads(await ws.recv())["type"] != "welcome":
-                pass
+            async with asyncio.timeout(120):
+                while json.loads(await ws.recv())["type"] != "welcome":
+                    pass
             join_times.append(time.monotonic() - started)
             return ws
 
@@ -307,9 +308,13 @@ async def run_mode(mode: Mode, env: dict[str, str]) -> list[dict[str, Any]]:
                 users = [f"l{i:05d}" for i in range(first, min(level, first + PER_GENERATOR))]
                 spec = {"ws_url": server.ws_url, "room": room, "host": "host", "users": users}
                 batch.append(await Generator.start({**spec, "deflate": DEFLATE}))
-            ready = [await g.read(300) for g in batch]
-            join_wall = time.monotonic() - t0
             generators += batch
+            try:
+                ready = [await g.read(300) for g in batch]
+            except TimeoutError:
+                print(f"rooms bench: {mode.name}: {level} listeners did not join within 300 s")
+                break
+            join_wall = time.monotonic() - t0
             errors = [e for r in ready for e in r["errors"]]
             join_times = [t for r in ready for t in r["join_times"]]
             if errors:
@@ -328,7 +333,7 @@ async def run_mode(mode: Mode, env: dict[str, str]) -> list[dict[str, Any]]:
             )
             joined = level
             rows.append(row)
-            print(f"rooms bench: {mode.name}: {level} listeners measured")
+            print(f"rooms bench: {mode.name}: {level} listeners measured: {brief(row)}")
     finally:
         if host is not None:
             await host.close()
@@ -337,6 +342,14 @@ async def run_mode(mode: Mode, env: dict[str, str]) -> list[dict[str, Any]]:
         await asyncio.gather(*(g.stop() for g in generators))
         server.stop()
     return rows
+
+
+def brief(row: dict[str, Any]) -> str:
+    return (
+        f"{row['join_per_s']:.0f} joins/s, fan-out p50 {row['p50_ms']:.1f} p99 "
+        f"{row['p99_ms']:.1f} ms, {row['us_per_delivery']:.1f} µs of server CPU per delivery, "
+        f"generators {row['generator_cores']:.2f} cores, load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def report(rows: list[dict[str, Any]]) -> None:
