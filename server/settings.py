@@ -95,9 +95,10 @@ class Settings(BaseSettings):
     max_speakers: int = 10
     reconnect_grace_seconds: float = 30.0
     host_grace_seconds: float = 60.0
-    # Above this many listeners, their joins/leaves are not announced one by one (counts
-    # still are, in room.updated) and the welcome lists only the first ones.
-    room_listener_events_max: int = 200
+    # Above this many listeners, listeners' joins/leaves go to the host and co-hosts only,
+    # everyone else gets counts (``listeners``, each tick), and the welcome of anyone but
+    # the host and co-hosts lists only the first listeners.
+    room_listener_events_max: int = 100
     room_ended_ttl_seconds: int = 24 * 3600
     # A scheduled room not started this long after its start time is cancelled.
     scheduled_room_expiry_seconds: float = 3600.0
