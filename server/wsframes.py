@@ -61,17 +61,14 @@ def frame_writer(scope: Mapping[str, Any]) -> FrameWriter | None:
 class FramesProtocol(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol, with the ``ephemera.frames`` scope extension."""
 
-    def __init__(
-        self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None
-    ):
-        super().__init__(config, server_state, app_state, _loop)
-        settings = app_state.get("settings")
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any]) -> None:
+        super().__init__(config, server_state, app_state)
+        # The app's settings, from its lifespan state (absent: uvicorn's own choice).
+        settings = getattr(app_state.get("platform"), "settings", None)
         if isinstance(settings, Settings) and not settings.ws_per_message_deflate:
-            self.conn = ServerProtocol(
-                extensions=[],
-                max_size=config.ws_max_size,
-                logger=logging.getLogger("uvicorn.error"),
-            )
+            # As uvicorn builds it, without the permessage-deflate extension.
+            log = logging.getLogger("uvicorn.error")
+            self.conn = ServerProtocol(extensions=[], max_size=config.ws_max_size, logger=log)
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
