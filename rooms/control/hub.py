@@ -112,6 +112,7 @@ class Hub:
         self._interrupted = False
         self._recovery: asyncio.Task[None] | None = None
         self.rooms: dict[str, set[Listener]] = {}
+        self._users: dict[tuple[str, str], set[Listener]] = {}  # (room, user) -> sockets
         self._control = control_channel
         self._room_of: dict[str, str] = {}  # channel -> room id
         self._lock = asyncio.Lock()
@@ -151,6 +152,7 @@ class Hub:
                     self._room_of.pop(ch, None)
                     raise
             listeners.add(listener)
+            self._users.setdefault((room, listener.user_id), set()).add(listener)
             self._update_gauges()
 
     async def detach(self, listener: Listener) -> None:
@@ -160,6 +162,10 @@ class Hub:
             if listeners is None or listener not in listeners:
                 return
             listeners.discard(listener)
+            mine = self._users.get((room, listener.user_id), set())
+            mine.discard(listener)
+            if not mine:
+                self._users.pop((room, listener.user_id), None)
             if not listeners:
                 del self.rooms[room]
                 ch = channel(self.keys, room)
@@ -250,6 +256,14 @@ class Hub:
         event, to = EVENT.validate_python(data["event"]), data.get("to")
         self.on_room_event(room, event)
         out = outgoing(encode(data["event"]))
-        for listener in list(self.rooms.get(room, ())):
-            if to is None or listener.user_id == to or (to == MODERATORS and listener.moderator):
-                listener.on_event(event, out)
+        for listener in self._audience(room, to):
+            listener.on_event(event, out)
+
+    def _audience(self, room: str, to: str | None) -> list[Listener]:
+        """The local sockets an event addressed ``to`` goes to (without a look at every
+        socket of a large room for an event to one participant)."""
+        if to is None:
+            return list(self.rooms.get(room, ()))
+        if to == MODERATORS:
+            return [s for s in self.rooms.get(room, ()) if s.moderator]
+        return list(self._users.get((room, to), ()))
