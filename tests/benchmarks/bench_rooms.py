@@ -134,6 +134,55 @@ async def generate(spec: dict[str, Any]) -> None:
             await ws.close()
 
 
+async def sink(spec: dict[str, Any]) -> None:
+    """Open ``spec["sockets"]`` plain TCP connections and read whatever comes, until killed."""
+    conns = [
+        await asyncio.open_connection("127.0.0.1", spec["port"]) for _ in range(spec["sockets"])
+    ]
+
+    async def drain(reader: asyncio.StreamReader) -> None:
+        while await reader.read(65536):
+            pass
+
+    await asyncio.gather(*(drain(r) for r, _ in conns))
+
+
+async def write_floor(sockets: int = 1000, rounds: int = 20) -> float:
+    """CPU time (µs) to write one event-sized frame to one loopback TCP socket read by
+    another process: the kernel's part of any delivery, on this machine, now."""
+    transports: list[asyncio.Transport] = []
+
+    class Accept(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            transports.append(transport)  # type: ignore[arg-type]
+
+    server = await asyncio.get_running_loop().create_server(Accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    spec = json.dumps({"sink": True, "port": port, "sockets": sockets})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.benchmarks.bench_rooms", spec, cwd=ROOT
+    )
+    try:
+        async with asyncio.timeout(120):
+            while len(transports) < sockets:
+                await asyncio.sleep(0.05)
+        frame = wsframes.text_frame(b"x" * 170)  # a participant.updated's size
+        spent = 0.0
+        for _ in range(rounds):
+            t0 = time.thread_time()
+            for transport in transports:
+                transport.write(frame)
+            spent += time.thread_time() - t0
+            await asyncio.sleep(0.05)
+        return spent / (sockets * rounds) * 1e6
+    finally:
+        proc.kill()
+        await proc.wait()
+        for transport in transports:
+            transport.close()
+        server.close()
+
+
 def say(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
@@ -264,12 +313,13 @@ async def test_listeners_per_process_and_fanout(make_settings: Callable[..., Set
         redis_request_timeout=10.0,
         log_level="ERROR",
     )
+    floor = await write_floor()
     rows: list[dict[str, Any]] = []
     for mode in MODES:
         if mode.levels:
             env = {**settings_env(settings), "EPHEMERA_WS_PER_MESSAGE_DEFLATE": str(mode.deflate)}
             rows += await run_mode(mode, env)
-    report(rows)
+    report(rows, floor)
     assert all(row["missing"] == 0 for row in rows), "some listeners missed events"
 
 
@@ -352,7 +402,7 @@ def brief(row: dict[str, Any]) -> str:
     )
 
 
-def report(rows: list[dict[str, Any]]) -> None:
+def report(rows: list[dict[str, Any]], floor: float) -> None:
     assert rows, "no level measured"
     print()
     print(
@@ -376,6 +426,10 @@ def report(rows: list[dict[str, Any]]) -> None:
             f"{row['server_cores']:>7.2f} {row['generator_cores']:>7.2f} "
             f"{row['rss_mb']:>7.0f} {row['kb_per_conn']:>7.1f} {row['missing']:>5.0f}"
         )
+    print(
+        f"rooms: writing one frame to one loopback socket (no server, same run) costs "
+        f"{floor:.1f} µs of CPU here: the floor of a delivery on this machine now"
+    )
     summary(rows)
 
 
@@ -404,4 +458,5 @@ def summary(rows: list[dict[str, Any]]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(generate(json.loads(sys.argv[1])))
+    SPEC = json.loads(sys.argv[1])
+    asyncio.run(sink(SPEC) if SPEC.get("sink") else generate(SPEC))
