@@ -151,10 +151,13 @@ async def write_floor(sockets: int = 1000, rounds: int = 20) -> float:
     """CPU time (µs) to write one event-sized frame to one loopback TCP socket read by
     another process: the kernel's part of any delivery, on this machine, now."""
     transports: list[asyncio.Transport] = []
+    everyone = asyncio.Event()
 
     class Accept(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             transports.append(transport)  # type: ignore[arg-type]
+            if len(transports) == sockets:
+                everyone.set()
 
     server = await asyncio.get_running_loop().create_server(Accept, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -164,8 +167,7 @@ async def write_floor(sockets: int = 1000, rounds: int = 20) -> float:
     )
     try:
         async with asyncio.timeout(120):
-            while len(transports) < sockets:
-                await asyncio.sleep(0.05)
+            await everyone.wait()
         frame = wsframes.text_frame(b"x" * 170)  # a participant.updated's size
         spent = 0.0
         for _ in range(rounds):
