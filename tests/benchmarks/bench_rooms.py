@@ -237,6 +237,34 @@ class Generator:
             await self.proc.wait()
 
 
+async def profiler(pid: int) -> asyncio.subprocess.Process | None:
+    """With EPHEMERA_ROOM_BENCH_PROFILE=DIR, py-spy samples the server during the events
+    (raw stacks in DIR/rooms-<time>.txt): where the CPU of a delivery goes."""
+    where = os.environ.get("EPHEMERA_ROOM_BENCH_PROFILE")
+    if not where:
+        return None
+    out = Path(where) / f"rooms-{time.time():.0f}.txt"
+    seconds = str(int(EVENTS * GAP))
+    args = (
+        "record",
+        "--nonblocking",
+        "--pid",
+        str(pid),
+        "-d",
+        seconds,
+        "-r",
+        "250",
+        "-f",
+        "raw",
+        "-o",
+        str(out),
+    )
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return await asyncio.create_subprocess_exec(
+        py_spy, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -254,6 +282,7 @@ async def measure(host: ClientConnection, generators: list[Generator], pid: int)
         await g.send({"cmd": "arm"})
     for g in generators:
         await g.read(30)
+    profile = await profiler(pid)
     cpu_before = cpu_seconds(pid)
     gen_before = sum(g.cpu() for g in generators)
     t0 = time.monotonic()
@@ -262,6 +291,8 @@ async def measure(host: ClientConnection, generators: list[Generator], pid: int)
         sent.append(time.monotonic())
         await host.send(json.dumps({"type": "unmute" if k % 2 else "mute"}))
         await asyncio.sleep(GAP)
+    if profile is not None:
+        await profile.wait()
     for g in generators:
         await g.send({"cmd": "collect", "events": EVENTS, "timeout": 30})
     arrivals = [a for g in generators for a in (await g.read(120))["arrivals"]]
