@@ -471,6 +471,14 @@ def summary(rows: list[dict[str, Any]]) -> None:
     top = max(r["listeners"] for r in rows if r["mode"] == "frames")
     ours = next(r for r in rows if r["mode"] == "frames" and r["listeners"] == top)
     stock = [r for r in rows if r["mode"] == "stock" and r["listeners"] == top]
+    first = min((r for r in rows if r["mode"] == "frames"), key=lambda r: r["listeners"])
+    if top > first["listeners"]:
+        slope = (ours["cpu_ms_per_event"] - first["cpu_ms_per_event"]) * 1000
+        slope /= top - first["listeners"]
+        print(
+            f"rooms: each delivery more costs {slope:.1f} µs of server CPU (from "
+            f"{first['listeners']:.0f} to {top:.0f} listeners; the rest is per event)"
+        )
     if stock:
         ratio = stock[0]["us_per_delivery"] / ours["us_per_delivery"]
         print(
