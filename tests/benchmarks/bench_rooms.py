@@ -41,6 +41,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from server import wsframes
 from server.settings import Settings
+from tests.benchmarks.wsraw import RawListener, listen
 from tests.support import ROOT, ServerProcess, auth, settings_env, token
 
 # Listener counts, growing; EPHEMERA_ROOM_BENCH_LEVELS=10,100 for a quick look.
@@ -92,14 +93,25 @@ async def generate(spec: dict[str, Any]) -> None:
             join_times.append(time.monotonic() - started)
             return ws
 
-    results = await asyncio.gather(*(one(u) for u in spec["users"]), return_exceptions=True)
-    conns = [r for r in results if isinstance(r, ClientConnection)]
-    errors = sorted({repr(r)[:120] for r in results if isinstance(r, BaseException)})
-    arrivals: list[list[float]] = [[] for _ in conns]
-    arrived = asyncio.Event()
-
     # The server's compact JSON, spotted without parsing every message.
     kind, who = '"type":"participant.updated"', f'"user_id":"{host}"'
+    arrived = asyncio.Event()
+
+    async def counter(user: str) -> RawListener:
+        async with gate:
+            started = time.monotonic()
+            async with asyncio.timeout(240):
+                listener = await listen(f"{url}?token={token(user)}", markers, arrived)
+            join_times.append(time.monotonic() - started)
+            return listener
+
+    markers = (kind.encode(), who.encode())
+    join = counter if spec.get("raw") else one
+    results = await asyncio.gather(*(join(u) for u in spec["users"]), return_exceptions=True)
+    errors = sorted({repr(r)[:120] for r in results if isinstance(r, BaseException)})
+    raws = [r for r in results if isinstance(r, RawListener)]
+    conns = [r for r in results if isinstance(r, ClientConnection)]
+    arrivals: list[list[float]] = [r.arrivals for r in raws] + [[] for _ in conns]
 
     async def read(i: int, ws: ClientConnection) -> None:
         with contextlib.suppress(Exception):
@@ -108,8 +120,8 @@ async def generate(spec: dict[str, Any]) -> None:
                     arrivals[i].append(time.monotonic())
                     arrived.set()
 
-    readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(conns)]
-    say({"ready": len(conns), "errors": errors, "join_times": join_times})
+    readers = [asyncio.create_task(read(len(raws) + i, ws)) for i, ws in enumerate(conns)]
+    say({"ready": len(results) - len(errors), "errors": errors, "join_times": join_times})
 
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
@@ -126,9 +138,12 @@ async def generate(spec: dict[str, Any]) -> None:
                     while any(len(a) < cmd["events"] for a in arrivals):
                         arrived.clear()
                         await arrived.wait()
-            say({"arrivals": arrivals, "closed": sum(t.done() for t in readers)})
+            closed = sum(t.done() for t in readers) + sum(r.closed for r in raws)
+            say({"arrivals": arrivals, "closed": closed})
         else:
             break
+    for r in raws:
+        r.close()
     for ws in conns:
         with contextlib.suppress(Exception):
             await ws.close()
@@ -327,11 +342,13 @@ class Mode:
     ws: str  # uvicorn's WebSocket protocol
     deflate: bool  # whether the server accepts permessage-deflate
     levels: tuple[int, ...]
+    raw: bool  # listeners count at the socket (wsraw) rather than as websockets clients
 
 
 MODES = (
-    Mode("frames", wsframes.PROTOCOL, False, LEVELS),
-    Mode("stock", "auto", True, STOCK_LEVELS),
+    Mode("frames", wsframes.PROTOCOL, False, LEVELS, raw=True),
+    # As before: uvicorn's protocol and websockets clients negotiating permessage-deflate.
+    Mode("stock", "auto", True, STOCK_LEVELS, raw=False),
 )
 
 
@@ -390,7 +407,8 @@ async def run_mode(mode: Mode, env: dict[str, str]) -> list[dict[str, Any]]:
             for first in range(joined, level, PER_GENERATOR):
                 users = [f"l{i:05d}" for i in range(first, min(level, first + PER_GENERATOR))]
                 spec = {"ws_url": server.ws_url, "room": room, "host": "host", "users": users}
-                batch.append(await Generator.start({**spec, "deflate": DEFLATE}))
+                spec.update(deflate=DEFLATE, raw=mode.raw)
+                batch.append(await Generator.start(spec))
             generators += batch
             try:
                 ready = [await g.read(300) for g in batch]
