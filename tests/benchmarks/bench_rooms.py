@@ -46,7 +46,9 @@ from tests.support import ROOT, ServerProcess, auth, settings_env, token
 
 # Listener counts, growing; EPHEMERA_ROOM_BENCH_LEVELS=10,100 for a quick look.
 LEVELS = tuple(
-    int(n) for n in os.environ.get("EPHEMERA_ROOM_BENCH_LEVELS", "10,100,500,1000,2000").split(",")
+    int(n)
+    for n in os.environ.get("EPHEMERA_ROOM_BENCH_LEVELS", "10,100,500,1000,2000").split(",")
+    if n
 )
 EVENTS = 20  # host mute toggles per level
 GAP = 0.25  # seconds between toggles, so that fan-outs do not overlap
@@ -418,9 +420,10 @@ async def run_mode(mode: Mode, env: dict[str, str]) -> list[dict[str, Any]]:
             join_wall = time.monotonic() - t0
             errors = [e for r in ready for e in r["errors"]]
             join_times = [t for r in ready for t in r["join_times"]]
-            if errors:
+            if errors:  # a few refused joins (a busy machine) leave a level still worth measuring
                 print(f"rooms bench: {len(errors)} failed joins at {level}: {errors[:3]}")
-                break
+                if len(errors) > level // 100:
+                    break
             await asyncio.sleep(1.5)  # let count updates settle
             row = await measure(host, generators, pid)
             row.update(
@@ -486,6 +489,8 @@ def report(rows: list[dict[str, Any]], floor: float) -> None:
 
 def summary(rows: list[dict[str, Any]]) -> None:
     """The ratio to the baseline, the limit, and the summary line (at the largest level)."""
+    if not any(r["mode"] == "frames" for r in rows):
+        return
     top = max(r["listeners"] for r in rows if r["mode"] == "frames")
     ours = next(r for r in rows if r["mode"] == "frames" and r["listeners"] == top)
     stock = [r for r in rows if r["mode"] == "stock" and r["listeners"] == top]
