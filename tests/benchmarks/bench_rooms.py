@@ -372,7 +372,9 @@ async def test_listeners_per_process_and_fanout(make_settings: Callable[..., Set
             env = {**settings_env(settings), "EPHEMERA_WS_PER_MESSAGE_DEFLATE": str(mode.deflate)}
             rows += await run_mode(mode, env)
     report(rows, floor)
-    assert all(row["missing"] == 0 for row in rows), "some listeners missed events"
+    # The baseline may fall behind and lose events (reported in its row); ours may not.
+    ours = [row for row in rows if row["mode"] == "frames"]
+    assert all(row["missing"] == 0 for row in ours), "some listeners missed events"
 
 
 async def run_mode(mode: Mode, env: dict[str, str]) -> list[dict[str, Any]]:
