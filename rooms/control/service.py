@@ -131,6 +131,12 @@ class RoomsService:
             log.info("rooms.schedule_expired", room=room_id)
         await self.refresh_counts()
 
+    def large(self, room_id: str) -> bool:
+        """Whether the room had more than ``room_listener_events_max`` listeners at this
+        process's last count (its tick's)."""
+        listeners = self._counts.get(room_id, (0, 0))[0]
+        return listeners > self.settings.room_listener_events_max
+
     async def refresh_counts(self) -> None:
         """Send ``listeners`` to local sockets when a room's counts changed (one encoding)."""
         room_ids = list(self.hub.rooms)

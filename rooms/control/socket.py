@@ -240,10 +240,12 @@ class Connection:
 
     def set_moderator(self, moderator: bool) -> None:
         """Became or stopped being host or co-host: in a large room, what the participant is
-        told of listeners changes (all of them, or counts), so it gets a new welcome."""
+        told of listeners changes (all of them, or counts), so it gets a new welcome (not in
+        a small room, where everyone is told everything: a welcome restarts the audio)."""
         if moderator != self.moderator and not self._closing:
             self.moderator = moderator
-            self._resync = asyncio.create_task(self.resync())
+            if self.svc.large(self.room_id):
+                self._resync = asyncio.create_task(self.resync())
 
     async def resync(self, attempts: int = 60, pause: float = 0.5) -> None:
         """Send the whole state again (a second ``welcome``; events meanwhile wait and follow
