@@ -7,7 +7,7 @@ own WebSocket protocol plus an ASGI scope extension, ``ephemera.frames``, whose
 ``write(frame)`` puts a frame built once (``text_frame``) straight on the socket's
 transport. Everything else (handshake, reading, pings, closing) is uvicorn's.
 
-Every reach into uvicorn's protocol internals is in this module, uvicorn is pinned, and
+Every reach into uvicorn's protocol internals is in this module, and
 ``tests/test_wsframes.py`` fails if what is relied on changes. Under any other server the
 extension is absent and sockets fall back to the ASGI send of the same text.
 
