@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from rooms.control import presenters, rules
 from rooms.control.actions import allowed
 from rooms.control.events import (
+    MODERATORS,
     ActionsChanged,
     Event,
     InviteReceived,
@@ -48,7 +49,8 @@ class Terms:
     caps: Caps
     reconnect_grace: float
     host_grace: float
-    announce_max: int  # listeners' comings and goings are announced up to this many listeners
+    announce_max: int  # above this many listeners, listeners' comings and goings are
+    # announced to moderators only (``audience``)
     expiry: float  # a scheduled room not started this long after its time is cancelled
     base_url: str
 
@@ -92,9 +94,8 @@ class Join:
         events: list[Addressed] = []
         if old is not None and old.connected:  # the same user on a new socket: close the old one
             events.append((Replaced(conn=old.conn), self.user_id))
-        if announced(rec, room, env):
-            kind = ParticipantUpdated if old else ParticipantJoined
-            events.append((kind(participant=presenters.participant(rec)), None))
+        kind = ParticipantUpdated if old else ParticipantJoined
+        events.append((kind(participant=presenters.participant(rec)), audience(rec, room, env)))
         return Outcome(room.put(rec), tuple(events))
 
 
@@ -112,8 +113,8 @@ class Disconnect:
         t = env.terms
         grace = t.host_grace if rec.member.role is Role.HOST else t.reconnect_grace
         rec = replace(rec, connected=False, grace_until=env.now + grace)
-        events = (updated(rec),) if announced(rec, room, env) else ()
-        return Outcome(room.put(rec), events)
+        event = ParticipantUpdated(participant=presenters.participant(rec))
+        return Outcome(room.put(rec), ((event, audience(rec, room, env)),))
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,8 @@ class Expire:
         if room.meta is None or rec is None or rec.connected or rec.conn != self.conn:
             return Outcome(room)
         after = room.drop(self.user_id)
-        events: list[Addressed] = []
-        if announced(rec, room, env):
-            events.append((ParticipantLeft(user_id=self.user_id, reason="left"), None))
+        left = ParticipantLeft(user_id=self.user_id, reason="left")
+        events: list[Addressed] = [(left, audience(rec, room, env))]
         if rec.member.role is Role.HOST:
             after = succeed(after, env, events)
         return settle(room, after, events, env)
@@ -348,9 +348,14 @@ def end(room: RoomState, reason: str, env: Env) -> tuple[RoomState, Addressed]:
     return RoomState(meta, removed=room.removed), (RoomEnded(reason=reason), None)
 
 
-def announced(rec: Record, room: RoomState, env: Env) -> bool:
-    """Listeners' comings and goings are announced only in rooms of modest size."""
-    return rec.member.on_stage or room.listeners <= env.terms.announce_max
+def audience(rec: Record, room: RoomState, env: Env) -> str | None:
+    """Who hears that ``rec`` came, went or lost its connection: everyone (None); in a room
+    with more than ``announce_max`` listeners, for a listener without a raised hand or an
+    invitation, the host and co-hosts only (the others get counts: ``listeners``)."""
+    m = rec.member
+    if m.on_stage or m.hand_raised or m.invited or room.listeners <= env.terms.announce_max:
+        return None
+    return MODERATORS
 
 
 def updated(rec: Record) -> Addressed:

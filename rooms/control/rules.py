@@ -30,6 +30,7 @@ class SpeakerPolicy(StrEnum):
 # Moderation needs a strictly higher rank: a co-host cannot mute or remove another co-host.
 RANK = {Role.HOST: 3, Role.COHOST: 2, Role.SPEAKER: 1, Role.LISTENER: 0}
 STAGE = frozenset({Role.HOST, Role.COHOST, Role.SPEAKER})
+MODERATORS = frozenset({Role.HOST, Role.COHOST})
 
 # Emoji a participant may react with; listed in the welcome message.
 REACTIONS = ("👏", "❤️", "😂", "💯", "🔥", "🙌", "👋", "😮", "😢", "✋")
