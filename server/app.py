@@ -68,6 +68,8 @@ async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -
     """Start Redis (or connect to it) and its watchdog; every piece registers its shutdown
     on ``stack`` as soon as it runs."""
     url = settings.redis_url
+    if url is None and settings.redis_cluster:
+        raise StartupError("EPHEMERA_REDIS_CLUSTER=true needs REDIS_URL naming a cluster node")
     if url is None:
         embedded = EmbeddedValkey(settings.data_dir / "valkey")
         await asyncio.to_thread(embedded.start)
@@ -77,7 +79,7 @@ async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -
     stack.push_async_callback(redis.aclose)
     try:
         await redis.ping()
-        await check_server(redis)
+        await check_server(redis, settings.redis_cluster)
     except (RuntimeError, RedisError) as exc:
         raise StartupError(f"Redis at {display_url(url)}: {one_line(exc)}") from exc
     probe = connect_probe(url, settings)

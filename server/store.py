@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import Coroutine, Iterator
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.connection import (
     AbstractConnection,
     Connection,
@@ -172,7 +173,26 @@ class CircuitPool(ConnectionPool):
         return await super().get_connection(*args, **kwargs)
 
 
+class _ClusterConnection(_TcpConnection):
+    """A cluster node's connection: budgeted, and refused while its client's circuit is open
+    (a cluster has one pool per node, so the circuit sits on the connections)."""
+
+    circuit: Circuit
+
+    async def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
+        if self.circuit.open:
+            raise CircuitOpen("Redis is not answering")
+        await super().send_packed_command(*args, **kwargs)
+
+
+# The circuit of each cluster client made by ``connect`` (RedisCluster has no pool to hold it).
+_cluster_circuits: weakref.WeakKeyDictionary[Any, Circuit] = weakref.WeakKeyDictionary()
+
+
 def connect(url: str, settings: Settings) -> Redis:
+    """The app's client: standalone, or redis-py's cluster client when ``redis_cluster``."""
+    if settings.redis_cluster:
+        return _connect_cluster(url, settings)
     pool = CircuitPool.from_url(
         url,
         decode_responses=True,
@@ -188,8 +208,34 @@ def connect(url: str, settings: Settings) -> Redis:
     return Redis.from_pool(pool)
 
 
+def _connect_cluster(url: str, settings: Settings) -> Redis:
+    breaker = Circuit()
+    connection = type("ClusterConnection", (_ClusterConnection,), {"circuit": breaker})
+    client = RedisCluster.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
+        health_check_interval=settings.redis_health_check_interval,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        max_connections=200,
+    )
+    # redis-py fixes the connection class of a cluster's nodes; ours adds the budget and
+    # the circuit. Nodes found later are made from these same keyword arguments.
+    client.connection_kwargs["connection_class"] = connection
+    client.nodes_manager.connection_kwargs["connection_class"] = connection
+    for node in client.nodes_manager.startup_nodes.values():
+        node.connection_class = connection
+    _cluster_circuits[client] = breaker
+    # The cluster client answers the same commands; every transaction, script and
+    # pipeline keeps its keys in one hash slot (docs/architecture.md, "Keys and slots").
+    return cast(Redis, client)
+
+
 def circuit(redis: Redis) -> Circuit:
     """The circuit of a client made by ``connect``."""
+    if isinstance(redis, RedisCluster):
+        return _cluster_circuits[redis]
     pool = redis.connection_pool
     assert isinstance(pool, CircuitPool)
     return pool.circuit
@@ -197,6 +243,16 @@ def circuit(redis: Redis) -> Circuit:
 
 def connect_probe(url: str, settings: Settings) -> Redis:
     """A small client for the watchdog: no circuit, no retry."""
+    if settings.redis_cluster:
+        probe = RedisCluster.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=settings.redis_connect_timeout,
+            socket_timeout=settings.redis_socket_timeout,
+            retry=Retry(NoBackoff(), retries=0),
+            max_connections=2,
+        )
+        return cast(Redis, probe)
     return Redis.from_url(
         url,
         decode_responses=True,
@@ -217,16 +273,19 @@ def display_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=user + netloc))
 
 
-async def check_server(redis: Redis) -> None:
-    """Refuse to start on a server this app cannot use (raises ``RuntimeError``)."""
+async def check_server(redis: Redis, cluster: bool) -> None:
+    """Refuse to start on a server this app cannot use (raises ``RuntimeError``): a
+    cluster node unless ``cluster`` (EPHEMERA_REDIS_CLUSTER), and the other way round."""
+    if cluster:
+        return  # redis-py's cluster client has already read the cluster's slots
     try:
         info = await redis.info("cluster")
     except ResponseError:  # INFO not allowed here: the first real command will tell
         return
     if int(info.get("cluster_enabled", 0)):
         raise RuntimeError(
-            "it is a Redis Cluster node (cluster_enabled:1); Ephemera needs a standalone "
-            "Redis or Valkey (one primary, optionally with replicas)"
+            "it is a Redis Cluster node (cluster_enabled:1): set EPHEMERA_REDIS_CLUSTER=true "
+            "to use the cluster client"
         )
 
 

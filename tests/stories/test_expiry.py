@@ -26,7 +26,7 @@ from tests.stories.conftest import (
     story_data_keys,
     upload,
 )
-from tests.support import LiveServer, wait_for
+from tests.support import LiveServer, raw_redis, wait_for
 
 
 def swept_total() -> float:
@@ -134,7 +134,7 @@ async def test_two_processes_sweep_each_story_once(
 
 async def test_claims_are_exclusive_and_leased(redis: Redis, valkey: EmbeddedValkey) -> None:
     prefix = f"claim{time.time_ns()}:"
-    other = Redis.from_url(valkey.url, decode_responses=True)
+    other = raw_redis(valkey.url)
     clock = ManualClock()
     a = StoryStore(redis, Keys(prefix), 60, Graph(redis, Keys(prefix), clock), clock)
     b = StoryStore(other, Keys(prefix), 60, Graph(other, Keys(prefix), clock), clock)
