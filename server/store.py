@@ -290,7 +290,11 @@ async def check_server(redis: Redis, cluster: bool) -> None:
 
 
 class Keys:
-    """Every Redis key name in one place, under the configured prefix."""
+    """Every Redis key name in one place, under the configured prefix.
+
+    On a cluster, the keys one transaction, Lua script or multi-key command uses must share
+    a hash tag (``{...}``): per room the room id, per story the story id, per-author lists
+    the author id, per-viewer lists the viewer id. The table: docs/architecture.md."""
 
     def __init__(self, prefix: str) -> None:
         self.p = prefix

@@ -168,7 +168,8 @@ async def test_claims_are_exclusive_and_leased(redis: Redis, valkey: EmbeddedVal
 async def test_media_url_after_expiry_is_404(
     make_server: Callable[..., LiveServer], clients: Clients
 ) -> None:
-    srv = make_server(story_ttl_seconds=1, sweep_interval_seconds=3600)
+    # Long enough for the upload and the first read on a busy machine (or a cluster).
+    srv = make_server(story_ttl_seconds=3, sweep_interval_seconds=3600)
     photo = (await upload(clients("ann", srv), samples.jpeg())).json()
     async with srv.client() as public:
         url = path_of(photo["media"]["url"])
