@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
@@ -80,7 +80,7 @@ async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -
     try:
         await redis.ping()
         await check_server(redis, settings.redis_cluster)
-    except (RuntimeError, RedisError) as exc:
+    except (RuntimeError, RedisError, RedisClusterException) as exc:
         raise StartupError(f"Redis at {display_url(url)}: {one_line(exc)}") from exc
     probe = connect_probe(url, settings)
     stack.push_async_callback(probe.aclose)

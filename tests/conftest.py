@@ -75,3 +75,15 @@ def server(make_server: Callable[..., LiveServer]) -> LiveServer:
 async def anon(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with server.client() as c:
         yield c
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the cluster pass, only tests that use the session's Valkey run (the pure ones ran
+    on the single-node pass already)."""
+    if not CLUSTER:
+        return
+    keep = [i for i in items if "valkey" in getattr(i, "fixturenames", ())]
+    dropped = [i for i in items if "valkey" not in getattr(i, "fixturenames", ())]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
