@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import ConnectionPool, Redis, RedisCluster
+from redis.asyncio.cluster import NodesManager
 from redis.asyncio.connection import (
     AbstractConnection,
     Connection,
@@ -32,7 +33,7 @@ from redis.asyncio.connection import (
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.settings import Settings
@@ -185,6 +186,24 @@ class _ClusterConnection(_TcpConnection):
         await super().send_packed_command(*args, **kwargs)
 
 
+class ClusterUnreachable(RedisConnectionError):
+    """No node of the cluster answered while redis-py looked for its slots again."""
+
+
+class _NodesManager(NodesManager):
+    """redis-py re-reads a cluster's slots after a connection error or timeout and, when no
+    node answers, raises a bare ``RedisClusterException``: that is Redis being down (503),
+    so it is raised as a connection error like every other outage."""
+
+    __slots__ = ()
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().initialize(*args, **kwargs)
+        except RedisClusterException as exc:
+            raise ClusterUnreachable(str(exc)) from exc
+
+
 # The circuit of each cluster client made by ``connect`` (RedisCluster has no pool to hold it).
 _cluster_circuits: weakref.WeakKeyDictionary[Any, Circuit] = weakref.WeakKeyDictionary()
 
@@ -226,9 +245,10 @@ def _connect_cluster(url: str, settings: Settings) -> Redis:
     client.nodes_manager.connection_kwargs["connection_class"] = connection
     for node in client.nodes_manager.startup_nodes.values():
         node.connection_class = connection
+    client.nodes_manager.__class__ = _NodesManager
     _cluster_circuits[client] = breaker
     # The cluster client answers the same commands; every transaction, script and
-    # pipeline keeps its keys in one hash slot (docs/architecture.md, "Keys and slots").
+    # pipeline keeps its keys in one hash slot (docs/architecture.md, "Keys and hash slots").
     return cast(Redis, client)
 
 
