@@ -174,9 +174,9 @@ class CircuitPool(ConnectionPool):
         return await super().get_connection(*args, **kwargs)
 
 
-class _ClusterConnection(_TcpConnection):
-    """A cluster node's connection: budgeted, and refused while its client's circuit is open
-    (a cluster has one pool per node, so the circuit sits on the connections)."""
+class _CircuitConnection(AbstractConnection):
+    """A cluster node's connection refuses while its client's circuit is open (a cluster
+    has one pool per node, so the circuit sits on the connections)."""
 
     circuit: Circuit
 
@@ -229,7 +229,6 @@ def connect(url: str, settings: Settings) -> Redis:
 
 def _connect_cluster(url: str, settings: Settings) -> Redis:
     breaker = Circuit()
-    connection = type("ClusterConnection", (_ClusterConnection,), {"circuit": breaker})
     client = RedisCluster.from_url(
         url,
         decode_responses=True,
@@ -239,8 +238,11 @@ def _connect_cluster(url: str, settings: Settings) -> Redis:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
         max_connections=200,
     )
-    # redis-py fixes the connection class of a cluster's nodes; ours adds the budget and
-    # the circuit. Nodes found later are made from these same keyword arguments.
+    # redis-py fixes the connection class of a cluster's nodes (TCP or TLS); ours adds the
+    # budget and the circuit. Nodes found later are made from these same keyword arguments.
+    plain = client.connection_kwargs["connection_class"]
+    bases = (_CircuitConnection, _BUDGETED[plain])
+    connection = type("ClusterConnection", bases, {"circuit": breaker})
     client.connection_kwargs["connection_class"] = connection
     client.nodes_manager.connection_kwargs["connection_class"] = connection
     for node in client.nodes_manager.startup_nodes.values():
