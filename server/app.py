@@ -36,7 +36,7 @@ from server.platform import Platform
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.share.feature import ShareFeature
-from server.store import Keys, check_server, connect, connect_probe, display_url
+from server.store import Keys, check_server, connect, connect_probe, display_url, first_ping
 from server.valkey import EmbeddedValkey
 from server.watchdog import watch_redis
 from server.webclient import static_dir
@@ -78,7 +78,7 @@ async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -
     redis = connect(url, settings)
     stack.push_async_callback(redis.aclose)
     try:
-        await redis.ping()
+        await first_ping(redis)
         await check_server(redis, settings.redis_cluster)
     except (RuntimeError, RedisError, RedisClusterException) as exc:
         raise StartupError(f"Redis at {display_url(url)}: {one_line(exc)}") from exc

@@ -295,6 +295,19 @@ def display_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=user + netloc))
 
 
+async def first_ping(redis: Redis, attempts: int = 3) -> None:
+    """Start-up's first contact. A cluster client reads the slots and connects to each node
+    on it, every step within the connect timeout, so a busy machine may miss one: a timeout
+    is tried again a few times (on one node, a refused connection fails at once)."""
+    for attempt in range(attempts):
+        try:
+            await redis.ping()
+            return
+        except (RedisTimeoutError, ClusterUnreachable):
+            if attempt == attempts - 1:
+                raise
+
+
 async def check_server(redis: Redis, cluster: bool) -> None:
     """Refuse to start on a server this app cannot use (raises ``RuntimeError``): a
     cluster node unless ``cluster`` (EPHEMERA_REDIS_CLUSTER), and the other way round."""
