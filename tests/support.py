@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
+import pytest
 import uvicorn
+from redis.asyncio import Redis, RedisCluster
 from starlette.applications import Starlette
 
 from server import wsframes
@@ -27,6 +29,19 @@ from server.settings import Settings
 
 SECRET = "test-secret-key-for-ephemera-tests-0123456789-padding-to-64-bytes!!"
 ROOT = Path(__file__).resolve().parent.parent
+# EPHEMERA_TEST_REDIS=cluster: the session's Valkey is a three-primary cluster
+# (tests/conftest.py), and servers and raw clients use the cluster client.
+CLUSTER = os.environ.get("EPHEMERA_TEST_REDIS") == "cluster"
+# Tests that take their own standalone Valkey away (outages): the single-node run has them.
+ONE_NODE = pytest.mark.skipif(CLUSTER, reason="runs its own standalone Valkey")
+
+
+def raw_redis(url: str) -> Redis:
+    """A plain client on the session's Valkey (a cluster client when ``CLUSTER``)."""
+    if CLUSTER:
+        client: Any = RedisCluster.from_url(url, decode_responses=True)
+        return cast(Redis, client)
+    return Redis.from_url(url, decode_responses=True)
 
 
 def free_port() -> int:

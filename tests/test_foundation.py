@@ -19,7 +19,7 @@ from server.app import default_features
 from server.platform import Platform
 from server.settings import Settings
 from server.valkey import EmbeddedValkey
-from tests.support import SECRET, LiveServer, auth, token
+from tests.support import ONE_NODE, SECRET, LiveServer, auth, token
 
 
 async def test_health_and_ready(anon: httpx.AsyncClient) -> None:
@@ -200,6 +200,7 @@ async def test_close_friends(server: LiveServer) -> None:
         assert (await a.get("/v1/me/close-friends")).json()["users"] == ["carol"]
 
 
+@ONE_NODE
 async def test_redis_outage_gives_503_and_recovers(make_server: Any, tmp_path: Path) -> None:
     own = EmbeddedValkey(tmp_path / "own-valkey")
     own.start()
@@ -273,6 +274,7 @@ async def test_rate_limiter_counts_per_identity(server: LiveServer, valkey: Embe
         await redis.aclose()
 
 
+@ONE_NODE
 def test_embedded_valkey_replaces_a_stale_server(tmp_path: Path) -> None:
     """A server left by a crashed run must not keep writing our append-only file."""
     first = EmbeddedValkey(tmp_path / "v")

@@ -12,11 +12,12 @@ from server.leases import LeaseTable
 from server.nodes import Node, NodeRegistry
 from server.store import Keys
 from server.valkey import EmbeddedValkey
+from tests.support import raw_redis
 
 
 @pytest.fixture
 async def redis(valkey: EmbeddedValkey) -> AsyncIterator[Redis]:
-    client = Redis.from_url(valkey.url, decode_responses=True)
+    client = raw_redis(valkey.url)
     yield client
     await client.aclose()
 

@@ -23,10 +23,11 @@ from tests.support import SECRET, free_port
 EPHEMERA = str(Path(sys.executable).parent / "ephemera")
 
 
-def serve(redis_url: str, data_dir: Path) -> tuple[int, list[str]]:
+def serve(redis_url: str, data_dir: Path, **extra: str) -> tuple[int, list[str]]:
     """Run ``ephemera serve``; its exit code and the lines it wrote to stderr."""
     env = {
         **os.environ,
+        **extra,
         "REDIS_URL": redis_url,
         "EPHEMERA_DATA_DIR": str(data_dir),
         "EPHEMERA_SECRET_KEY": SECRET,
@@ -146,6 +147,19 @@ def test_a_failure_after_the_background_tasks_started_still_exits(tmp_path: Path
         code, lines = serve(f"unix://eph:pw@{own.socket_path}?db=0", tmp_path / "data")
         assert code != 0
         assert "no permissions to run the 'zadd' command" in reason(lines)
+    finally:
+        own.stop()
+
+
+def test_cluster_mode_needs_a_cluster(tmp_path: Path) -> None:
+    """EPHEMERA_REDIS_CLUSTER=true on a standalone server: a clear refusal, not a hang."""
+    own = EmbeddedValkey(tmp_path / "valkey", port=free_port())
+    own.start()
+    try:
+        code, lines = serve(own.url, tmp_path / "data", EPHEMERA_REDIS_CLUSTER="true")
+        assert code != 0
+        line = reason(lines)
+        assert own.url in line and "cluster" in line.lower()
     finally:
         own.stop()
 

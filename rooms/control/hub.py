@@ -67,8 +67,10 @@ async def publish(redis: Redis, keys: Keys, room_id: str, event: Event | dict[st
 
 
 def queue(pipe: Pipeline, keys: Keys, room_id: str, event: Event, to: str | None = None) -> None:
-    """Publish ``event`` as part of a MULTI/EXEC transaction."""
-    pipe.publish(channel(keys, room_id), envelope(event, to))
+    """Publish ``event`` as part of a MULTI/EXEC transaction. The channel shares the room's
+    hash tag, so on a cluster the PUBLISH runs on the room's node inside its transaction
+    (redis-py's cluster pipeline refuses ``publish()`` by name, not the command)."""
+    pipe.execute_command("PUBLISH", channel(keys, room_id), envelope(event, to))
 
 
 class Listener(Protocol):

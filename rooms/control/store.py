@@ -20,11 +20,19 @@ Layout (``{id}`` is a hash tag, so one room's keys share a cluster slot):
 Every change is a ``rooms.control.reducer`` change run in one transaction
 (``server.transactions``): the store WATCHes and reads the part of the room the change
 needs, the reducer gives the new state and its events, and the store writes what changed
-(records, and every index that follows them), publishes the events and appends the
+(records, and every per-room index that follows them), publishes the events and appends the
 change's webhook events to the outbox (``rooms.control.integration``) in the same
 MULTI/EXEC. A concurrent write makes EXEC fail and the change is decided again on fresh
 data, so two processes can never exceed a cap, and every process sees events in commit
 order.
+
+The transaction touches only the room's own keys (one hash slot on a cluster). The indexes
+shared by every room (``rooms:*``) are written around it (``IndexWrites``): entries the new
+state needs are added before the commit, entries it no longer needs are removed after it.
+A crash or a retried attempt can therefore leave an extra entry, never a missing one, and
+everything that reads these indexes checks the room itself (listings filter on its state,
+grace and overdue leases run a change that re-reads it, a dead node's list is disconnected
+through the same changes).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -66,6 +75,8 @@ from server.webhooks.events import Envelope
 from server.webhooks.outbox import Outbox
 
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+Applied = tuple[RoomState, Outcome, "IndexWrites"]
+Command = tuple[str | float, ...]
 
 
 def checked_id(room_id: str) -> str:
@@ -110,6 +121,34 @@ class Reads:
     removed: bool = False  # which of ``users`` were removed
     listeners: bool = False  # the listener count (not watched: it only decides announcements)
     reminders: bool = False  # who asked to be reminded (for room.reminder webhooks)
+
+
+class IndexWrites:
+    """One change's writes to the indexes shared by every room: adds before its commit,
+    removals after (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.adds: list[Command] = []
+        self.removes: list[Command] = []
+
+    def zadd(self, key: str, member: str, score: float) -> None:
+        self.adds.append(("ZADD", key, score, member))
+
+    def sadd(self, key: str, member: str) -> None:
+        self.adds.append(("SADD", key, member))
+
+    def zrem(self, key: str, member: str) -> None:
+        self.removes.append(("ZREM", key, member))
+
+    def srem(self, key: str, member: str) -> None:
+        self.removes.append(("SREM", key, member))
+
+    async def run(self, redis: Redis, commands: list[Command]) -> None:
+        if commands:  # a plain pipeline: on a cluster, each command goes to its key's node
+            async with redis.pipeline(transaction=False) as p:
+                for command in commands:
+                    p.execute_command(*command)
+                await p.execute()
 
 
 class RoomStore:
@@ -371,18 +410,21 @@ class RoomStore:
     async def _apply(self, room_id: str, change: RoomChange, reads: Reads) -> Outcome:
         rk = self.rk(room_id)
 
-        async def attempt(p: Pipeline) -> tuple[tuple[RoomState, Outcome], Writes | None]:
+        async def attempt(p: Pipeline) -> tuple[Applied, Writes | None]:
             before = await self._read(p, rk, reads)
             now = self.clock.now()
             outcome = change.apply(before, Env(self.terms, now))
             if outcome.state is before and not outcome.events:
-                return (before, outcome), None
+                return (before, outcome, IndexWrites()), None
             subscribers = await self._subscribers(p, rk) if reads.reminders else []
             hooks = self._webhooks(before, outcome.state, now, subscribers)
-            write = partial(self._write, rk=rk, before=before, outcome=outcome, hooks=hooks)
-            return (before, outcome), write
+            indexes = self._indexes(rk.room_id, before, outcome.state)
+            await indexes.run(self.r, indexes.adds)
+            writes = partial(self._write, rk=rk, before=before, outcome=outcome, hooks=hooks)
+            return (before, outcome, indexes), writes
 
-        before, outcome = await transact(self.r, attempt)
+        before, outcome, indexes = await transact(self.r, attempt)
+        await indexes.run(self.r, indexes.removes)
         was, now = before.meta, outcome.state.meta
         if now is not None and now.state == "ended" and (was is None or was.state != "ended"):
             await self._cleanup(room_id)
@@ -403,7 +445,9 @@ class RoomStore:
             if extra:
                 await p.watch(*map(rk.part, extra))
             users += extra
-        raw = await p.mget(list(map(rk.part, users))) if users else []
+        # MGET by name: redis-py's cluster pipeline refuses ``mget()`` (one slot here).
+        parts = list(map(rk.part, users))
+        raw = cast(list[str | None], await p.execute_command("MGET", *parts)) if parts else []
         members = {r.user_id: r for r in (Record.loads(x) for x in raw if x)}
         removed = set()
         for user_id in reads.users if reads.removed else ():
@@ -439,7 +483,9 @@ class RoomStore:
         """Write what ``outcome`` changed, and its events, on the MULTI ``p``."""
         after = outcome.state
         if after.meta is not None and after.meta != before.meta:
-            self._write_meta(p, before.meta, after.meta)
+            p.hset(rk.meta, mapping=after.meta.to_hash())
+            if after.meta.state != "scheduled":  # reminders are for the start (sent with it)
+                p.delete(rk.reminders)
         if after.meta is None or after.meta.state != "ended":  # else: _cleanup drops them
             for user_id, rec in after.members.items():
                 old = before.members.get(user_id)
@@ -454,27 +500,36 @@ class RoomStore:
             hub.queue(p, self.k, rk.room_id, event, to)
         self.outbox.append(p, *hooks)
 
-    def _write_meta(self, p: Pipeline, old: Meta | None, new: Meta) -> None:
-        """Write the room's metadata; the discovery indexes and leases follow its state."""
-        room_id = new.id
-        p.hset(self.rk(room_id).meta, mapping=new.to_hash())
+    def _indexes(self, room_id: str, before: RoomState, after: RoomState) -> IndexWrites:
+        """The shared indexes' side of a change from ``before`` to ``after``."""
+        ix = IndexWrites()
+        if after.meta is not None and after.meta != before.meta:
+            self._index_meta(ix, before.meta, after.meta)
+        if after.meta is None or after.meta.state != "ended":  # else: the records stay
+            for user_id in before.members.keys() | after.members.keys():
+                old, new = before.members.get(user_id), after.members.get(user_id)
+                if old != new:
+                    self._follow(ix, room_id, old, new)
+        return ix
+
+    def _index_meta(self, ix: IndexWrites, old: Meta | None, new: Meta) -> None:
+        """The discovery indexes and the overdue lease follow the room's state."""
+        room_id, host = new.id, self.by_host(new.host)
         if old is not None and old.host != new.host:
-            p.zrem(self.by_host(old.host), room_id)
+            ix.zrem(self.by_host(old.host), room_id)
         if new.state == "live":
-            p.zadd(self.live_index, {room_id: new.started_at})
-            p.zadd(self.by_host(new.host), {room_id: new.started_at})
-            p.zrem(self.scheduled_index, room_id)
-            p.zrem(self.overdue.key, room_id)
+            ix.zadd(self.live_index, room_id, new.started_at)
+            ix.zadd(host, room_id, new.started_at)
+            gone = [self.scheduled_index, self.overdue.key]
         elif new.state == "scheduled":
-            p.zadd(self.scheduled_index, {room_id: new.scheduled_for})
-            p.zadd(self.by_host(new.host), {room_id: new.scheduled_for})
-            p.zadd(self.overdue.key, {room_id: ms(new.scheduled_for + self.terms.expiry)})
+            ix.zadd(self.scheduled_index, room_id, new.scheduled_for)
+            ix.zadd(host, room_id, new.scheduled_for)
+            ix.zadd(self.overdue.key, room_id, ms(new.scheduled_for + self.terms.expiry))
+            gone = []
         else:
-            for index in (self.live_index, self.scheduled_index, self.overdue.key):
-                p.zrem(index, room_id)
-            p.zrem(self.by_host(new.host), room_id)
-        if new.state != "scheduled":  # reminders are for the start (and sent with it)
-            p.delete(self.rk(room_id).reminders)
+            gone = [self.live_index, self.scheduled_index, self.overdue.key, host]
+        for index in gone:
+            ix.zrem(index, room_id)
 
     def _put(self, p: Pipeline, rk: RoomKeys, old: Record | None, rec: Record) -> None:
         """Write a record and keep every index that follows it in step."""
@@ -489,7 +544,6 @@ class RoomStore:
         listener = m.role is Role.LISTENER
         _in_set(p, rk.flags, user_id, listener and (m.hand_raised or m.invited))
         _in_set(p, rk.invited, user_id, listener and m.invited)
-        self._follow(p, rk.room_id, old, rec)
 
     def _drop(self, p: Pipeline, rk: RoomKeys, old: Record) -> None:
         user_id = old.user_id
@@ -498,21 +552,22 @@ class RoomStore:
         p.hdel(rk.stage, user_id)
         p.srem(rk.flags, user_id)
         p.srem(rk.invited, user_id)
-        self._follow(p, rk.room_id, old, None)
 
-    def _follow(self, p: Pipeline, room_id: str, old: Record | None, new: Record | None) -> None:
+    def _follow(
+        self, ix: IndexWrites, room_id: str, old: Record | None, new: Record | None
+    ) -> None:
         """Where a participant's connection is listed: in its node's set while connected
         (for a dead node's participants), in the grace lease table while not."""
         if old is not None and new is not None and _where(old) == _where(new):
             return
         if old is not None and old.connected:
-            p.srem(self.node_conns(old.node), entry_of(room_id, old))
+            ix.srem(self.node_conns(old.node), entry_of(room_id, old))
         elif old is not None:
-            p.zrem(self.grace.key, entry_of(room_id, old))
+            ix.zrem(self.grace.key, entry_of(room_id, old))
         if new is not None and new.connected:
-            p.sadd(self.node_conns(new.node), entry_of(room_id, new))
+            ix.sadd(self.node_conns(new.node), entry_of(room_id, new))
         elif new is not None:
-            p.zadd(self.grace.key, {entry_of(room_id, new): ms(new.grace_until)})
+            ix.zadd(self.grace.key, entry_of(room_id, new), ms(new.grace_until))
 
     async def _cleanup(self, room_id: str) -> None:
         """Drop an ended room's participants; keep its metadata readable for a while."""

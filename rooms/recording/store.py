@@ -56,11 +56,15 @@ class RecordingStore:
             redis, keys("recordings", "owner"), keys("recordings", "owner", "holders")
         )
 
+    # A recording's own keys share the room's hash tag (one slot on a cluster); the listings
+    # are shared indexes, written around its transactions (docs/architecture.md, hash slots):
+    # added before the recording is ready, removed after it is deleted, and every reader
+    # checks the recording itself.
     def key(self, room_id: str) -> str:
-        return self.k("rec", room_id)
+        return self.k("rec", f"{{{room_id}}}")
 
     def segs(self, room_id: str) -> str:
-        return self.k("rec", room_id, "segs")
+        return self.k("rec", f"{{{room_id}}}", "segs")
 
     def by_host(self, host: str) -> str:
         return self.k("recordings", "host", host)
@@ -103,14 +107,16 @@ class RecordingStore:
         """The replay is complete (these segments): listed, and expiring at ``expires_at``;
         ``event`` (the ``room.recording_ready`` webhook) is written in the same transaction."""
         key, segs = self.key(meta.id), self.segs(meta.id)
+        async with self.r.pipeline(transaction=False) as p:
+            p.zadd(self.ready_index, {meta.id: meta.ended_at})
+            p.zadd(self.by_host(meta.host), {meta.id: meta.ended_at})
+            await p.execute()
         async with self.r.pipeline(transaction=True) as p:
             if event is not None:
                 self.outbox.append(p, event)
             p.delete(segs)
             p.rpush(segs, *(f"{s:.6f}" for s in durations))
             p.hset(key, mapping={"meta": _dump(meta), "state": "ready", "expires_at": expires_at})
-            p.zadd(self.ready_index, {meta.id: meta.ended_at})
-            p.zadd(self.by_host(meta.host), {meta.id: meta.ended_at})
             p.expireat(key, int(expires_at + TOMBSTONE_SECONDS))
             p.expireat(segs, int(expires_at + TOMBSTONE_SECONDS))
             await p.execute()
@@ -122,9 +128,11 @@ class RecordingStore:
         async with self.r.pipeline(transaction=True) as p:
             p.hset(self.key(room_id), "state", "deleted")
             p.delete(self.segs(room_id))
+            p.expire(self.key(room_id), TOMBSTONE_SECONDS)
+            await p.execute()
+        async with self.r.pipeline(transaction=False) as p:
             p.zrem(self.ready_index, room_id)
             p.zrem(self.by_host(rec.meta.host), room_id)
-            p.expire(self.key(room_id), TOMBSTONE_SECONDS)
             await p.execute()
         await self.expiry.done(room_id)
 

@@ -46,15 +46,21 @@ class Graph:
     def close_friends_key(self, user: str) -> str:
         return self.k("g", "close", user)
 
+    # Each change below writes two users' lists, which a cluster keeps on different nodes,
+    # so it is one plain pipeline of idempotent commands rather than a transaction: the
+    # acting user's side first, and repeating the request completes a half-written change.
+    # A block's guarantee rests on the blocker's own list (``is_blocked_between`` reads both
+    # users' ``blocks``), which is written first.
+
     async def follow(self, user: str, target: str) -> None:
         now = self.clock.now()
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=False) as p:
             p.zadd(self.following_key(user), {target: now}, nx=True)
             p.zadd(self.followers_key(target), {user: now}, nx=True)
             await p.execute()
 
     async def unfollow(self, user: str, target: str) -> None:
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=False) as p:
             p.zrem(self.following_key(user), target)
             p.zrem(self.followers_key(target), user)
             await p.execute()
@@ -62,7 +68,7 @@ class Graph:
     async def block(self, user: str, target: str) -> None:
         """Blocking also breaks the follow in both directions, as users expect."""
         now = self.clock.now()
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=False) as p:
             p.zadd(self.blocks_key(user), {target: now}, nx=True)
             p.zadd(self.blocked_by_key(target), {user: now}, nx=True)
             for a, b in ((user, target), (target, user)):
@@ -72,7 +78,7 @@ class Graph:
             await p.execute()
 
     async def unblock(self, user: str, target: str) -> None:
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=False) as p:
             p.zrem(self.blocks_key(user), target)
             p.zrem(self.blocked_by_key(target), user)
             await p.execute()

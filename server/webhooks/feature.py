@@ -80,6 +80,10 @@ class WebhooksFeature(ServiceFeature[Webhooks]):
         outbox = Outbox(keys, s.webhook_urls)
         if not outbox.enabled:
             return Webhooks(outbox, [], None)
+        if s.redis_cluster:
+            # The outbox streams are appended inside each room's and story's transaction,
+            # which a cluster allows only within one hash slot (docs/webhooks.md, limits).
+            raise WebhookConfigError("webhooks are not available on a Redis Cluster yet")
         sender = Sender(checked_secret(s), s.webhook_timeout_seconds)
         owners = LeaseTable(
             platform.redis, keys("webhooks", "owners"), keys("webhooks", "owner_of")

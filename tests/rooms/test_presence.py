@@ -7,7 +7,7 @@ from pathlib import Path
 
 from server.valkey import EmbeddedValkey
 from tests.rooms.helpers import Peer, create_room, join, participant, refused
-from tests.support import LiveServer, wait_for
+from tests.support import ONE_NODE, LiveServer, wait_for
 
 FAST = {"room_tick_seconds": 0.1, "rate_ws_message": "1000/second"}
 
@@ -166,6 +166,7 @@ async def test_host_who_never_connects_lets_the_room_end(
     assert status == 409 and body["error"]["code"] == "room_ended"
 
 
+@ONE_NODE
 async def test_redis_outage_gives_errors_not_crashes(
     make_server: Callable[..., LiveServer], tmp_path: Path
 ) -> None:

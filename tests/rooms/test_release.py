@@ -12,7 +12,7 @@ import httpx
 
 from server.valkey import EmbeddedValkey
 from tests.rooms.helpers import Peer, create_room, join
-from tests.support import LiveServer, wait_for
+from tests.support import ONE_NODE, LiveServer, wait_for
 
 FAST = {"room_tick_seconds": 0.1, "rate_ws_message": "1000/second"}
 # Frames a client can send whose JSON holds a lone UTF-16 surrogate (escaped: a socket only
@@ -94,6 +94,7 @@ async def test_a_host_who_sent_surrogates_and_left_hands_the_room_over(
     await bob.close()
 
 
+@ONE_NODE
 async def test_sockets_closed_during_an_outage_are_released_when_redis_is_back(
     make_server: Callable[..., LiveServer], tmp_path: Path
 ) -> None:

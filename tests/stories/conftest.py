@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from server.valkey import EmbeddedValkey
-from tests.support import LiveServer
+from tests.support import LiveServer, raw_redis
 
 Clients = Callable[..., httpx.AsyncClient]
 
@@ -38,7 +38,7 @@ async def clients(server: LiveServer) -> AsyncIterator[Clients]:
 
 @pytest.fixture
 async def redis(valkey: EmbeddedValkey) -> AsyncIterator[Redis]:
-    r = Redis.from_url(valkey.url, decode_responses=True)
+    r = raw_redis(valkey.url)
     yield r
     await r.aclose()
 
