@@ -210,7 +210,9 @@ class StoryStore:
         story = Story.from_hash(raw)
         author = story.author if story else raw.get("author") or author
         await self._forget_seen(sid)
-        async with self.r.pipeline(transaction=True) as p:
+        # One MULTI only for the webhook event's sake (never on a cluster: docs/webhooks.md);
+        # the deletions alone are safe to repeat.
+        async with self.r.pipeline(transaction=self.outbox.enabled) as p:
             if expired and story is not None:
                 self.outbox.append(p, integration.expired(story, self.clock.now()))
             p.delete(self.story_key(sid), self.viewers_key(sid), self.items_key(sid))
@@ -476,7 +478,7 @@ class StoryStore:
 
     async def add_inbox_item(self, author: str, item: InboxItem) -> None:
         expire_at = rules.redis_expire_at(item.story_expires_at, self.grace)
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=self.outbox.enabled) as p:  # as in purge
             self.outbox.append(p, integration.answered(author, item))
             p.hset(self.item_key(item.id), mapping=_mapping(item.to_hash()))
             p.expireat(self.item_key(item.id), expire_at)

@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from server.background import check_cancelled, stop
 from server.store import REDIS_DOWN, Keys
@@ -55,6 +56,8 @@ class Bus:
         return self._room_prefix + room_id
 
     async def start(self) -> None:
+        # A cluster client learns its slots on its first command; its pub/sub needs them.
+        await self.redis.ping()
         await self._pubsub.subscribe(self.inbox)
         self._task = asyncio.create_task(self._run(), name="media-bus")
 
@@ -101,7 +104,13 @@ class Bus:
         """Whether each node's process is connected to its inbox right now."""
         if not node_ids:
             return {}
-        counts = await self.redis.pubsub_numsub(*(self.inbox_of(n) for n in node_ids))
+        channels = [self.inbox_of(n) for n in node_ids]
+        if isinstance(self.redis, RedisCluster):
+            # A cluster's subscribers each sit on one node: ask every primary and add up
+            # (redis-py's asyncio cluster client asks one node by default).
+            counts = await self.redis.pubsub_numsub(*channels, target_nodes="primaries")
+        else:
+            counts = await self.redis.pubsub_numsub(*channels)
         return {n: int(count) > 0 for n, (_, count) in zip(node_ids, counts, strict=True)}
 
     # ---- receiving ----

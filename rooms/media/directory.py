@@ -72,12 +72,13 @@ class Directory:
     # ---- reads ----
 
     async def where(self, room: str) -> Where:
+        # TIME apart: a cluster pipeline refuses it (a keyless command has no slot).
+        seconds, micros = await self.redis.time()
         async with self.redis.pipeline(transaction=False) as p:
-            p.time()
             p.zscore(self.origins.key, room)
             p.hget(str(self.origins.holders_key), room)
             p.hgetall(self._edges(room))
-            (seconds, micros), until, holder, edges = await p.execute()
+            until, holder, edges = await p.execute()
         now_ms = int(seconds) * 1000 + int(micros) // 1000
         live = holder is not None and until is not None and float(until) > now_ms
         return Where(str(holder) if live else None, {str(n): str(a) for n, a in edges.items()})

@@ -53,7 +53,7 @@ class RecordingStore:
         self.ready_index = keys("recordings", "ready")
         self.expiry = LeaseTable(redis, keys("recordings", "expiry"))
         self.owners = LeaseTable(
-            redis, keys("recordings", "owner"), keys("recordings", "owner", "holders")
+            redis, keys("recordings", "{owner}"), keys("recordings", "{owner}", "holders")
         )
 
     # A recording's own keys share the room's hash tag (one slot on a cluster); the listings

@@ -1,6 +1,6 @@
 """Delivery: each endpoint's outbox stream read by a consumer group and POSTed, signed.
 
-One process at a time delivers to an endpoint (a lease in ``webhooks:owners``, renewed
+One process at a time delivers to an endpoint (a lease in ``webhooks:{owners}``, renewed
 while it runs; another process takes over within ``webhook_lease_seconds`` if it dies).
 The owner reads its stream with XREADGROUP (after taking over, first every entry still
 pending, in stream order, with XAUTOCLAIM) and queues each entry by its order key; each

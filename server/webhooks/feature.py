@@ -86,7 +86,7 @@ class WebhooksFeature(ServiceFeature[Webhooks]):
             raise WebhookConfigError("webhooks are not available on a Redis Cluster yet")
         sender = Sender(checked_secret(s), s.webhook_timeout_seconds)
         owners = LeaseTable(
-            platform.redis, keys("webhooks", "owners"), keys("webhooks", "owner_of")
+            platform.redis, keys("webhooks", "{owners}"), keys("webhooks", "{owners}", "of")
         )
         workers = [
             EndpointWorker(Ledger(platform.redis, ep, platform.node.id), sender, owners, knobs(s))
