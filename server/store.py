@@ -212,32 +212,30 @@ def connect(url: str, settings: Settings) -> Redis:
     """The app's client: standalone, or redis-py's cluster client when ``redis_cluster``."""
     if settings.redis_cluster:
         return _connect_cluster(url, settings)
+    options = _options(settings)
     pool = CircuitPool.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        socket_timeout=settings.redis_socket_timeout,
-        health_check_interval=settings.redis_health_check_interval,
-        # One quick retry covers a connection the server closed while idle; a request's
-        # budget bounds the retry like everything else.
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        max_connections=200,
+        url, retry_on_error=[RedisConnectionError, RedisTimeoutError], **options
     )
     return Redis.from_pool(pool)
 
 
+def _options(settings: Settings) -> dict[str, Any]:
+    """What every client of the app is made with, standalone or cluster."""
+    return {
+        "decode_responses": True,
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+        "health_check_interval": settings.redis_health_check_interval,
+        # One quick retry covers a connection the server closed while idle; a request's
+        # budget bounds the retry like everything else.
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        "max_connections": 200,
+    }
+
+
 def _connect_cluster(url: str, settings: Settings) -> Redis:
     breaker = Circuit()
-    client = RedisCluster.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        socket_timeout=settings.redis_socket_timeout,
-        health_check_interval=settings.redis_health_check_interval,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
-        max_connections=200,
-    )
+    client = RedisCluster.from_url(url, **_options(settings))
     # redis-py fixes the connection class of a cluster's nodes (TCP or TLS); ours adds the
     # budget and the circuit. Nodes found later are made from these same keyword arguments.
     plain = client.connection_kwargs["connection_class"]
