@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,12 @@ import pytest
 from redis.asyncio import Redis
 
 from server.valkey import EmbeddedValkey
+from stories.fanout import FANOUT_SHARDS
 from tests.support import LiveServer
 
 Clients = Callable[..., httpx.AsyncClient]
+# The server each port belongs to, for helpers handed only a client.
+SERVERS: dict[int, LiveServer] = {}
 
 
 @pytest.fixture
@@ -25,6 +30,7 @@ async def clients(server: LiveServer) -> AsyncIterator[Clients]:
 
     def get(user: str, srv: LiveServer | None = None) -> httpx.AsyncClient:
         srv = srv or server
+        SERVERS[srv.port] = srv
         key = (srv.port, user)
         if key not in made:
             made[key] = srv.client(user)
@@ -42,17 +48,37 @@ async def redis(valkey: EmbeddedValkey) -> AsyncIterator[Redis]:
     await r.aclose()
 
 
+async def fanned_out(srv: LiveServer, within: float = 10.0) -> None:
+    """Wait until every fan-out batch queued so far on ``srv``'s Redis is done: the streams
+    only hold work not done yet (a batch leaves its stream as it is acknowledged)."""
+    prefix = srv.settings.key_prefix
+    keys = [prefix + f"st:fanout:{{fanout-{k}}}" for k in range(FANOUT_SHARDS)]
+    deadline = time.monotonic() + within
+    assert srv.settings.redis_url is not None
+    async with Redis.from_url(srv.settings.redis_url, decode_responses=True) as redis:
+        while True:
+            async with redis.pipeline(transaction=False) as p:
+                for key in keys:
+                    p.xlen(key)
+                if not any(await p.execute()):
+                    return
+            assert time.monotonic() < deadline, "the fan-out did not finish"
+            await asyncio.sleep(0.01)
+
+
 async def story_keys(redis: Redis, srv: LiveServer) -> list[str]:
     """Every stories key of this server's prefix (graph and rate-limit keys excluded)."""
     return sorted([k async for k in redis.scan_iter(match=srv.settings.key_prefix + "st:*")])
 
 
 async def story_data_keys(redis: Redis, srv: LiveServer) -> list[str]:
-    """Keys holding anything about a story. Left out: user settings (mutes, hide lists) and
-    ``st:active``, which only says an author may have stories (trimmed after expiry)."""
+    """Keys holding anything about a story. Left out: user settings (mutes, hide lists)."""
     keys = await story_keys(redis, srv)
-    settings = (":mutes:", ":hidden:", ":hidden_from:")
-    return [k for k in keys if not any(s in k for s in settings) and not k.endswith(":active")]
+    # Also left out: the fan-out streams (empty when all is done), the tombstones of deleted
+    # stories (kept until the story would have expired: trays check them), and viewers'
+    # tray indexes and pull sets (refs are trimmed as new ones arrive, and expire by TTL).
+    kept = (":mutes:", ":hidden:", ":hidden_from:", ":fanout:", ":gone:", ":tray:", ":pull:")
+    return [k for k in keys if not any(s in k for s in kept)]
 
 
 def media_files(srv: LiveServer) -> list[Path]:
@@ -76,8 +102,11 @@ async def follow(
 async def publish(
     clients: Clients, author: str, text: str = "hello", srv: LiveServer | None = None, **kw: Any
 ) -> dict[str, Any]:
-    r = await clients(author, srv).post("/v1/stories", json={"text": text, **kw})
+    """Publish a text story and wait for its fan-out (followers' trays show it)."""
+    client = clients(author, srv)
+    r = await client.post("/v1/stories", json={"text": text, **kw})
     assert r.status_code == 201, r.text
+    await fanned_out(SERVERS[client.base_url.port or 80])
     body: dict[str, Any] = r.json()
     return body
 

@@ -1,0 +1,70 @@
+"""The live tray as Server-Sent Events: ``GET /v1/stories/tray/events`` (docs/stories.md).
+
+The stream, in order:
+
+* ``retry: 3000``: reconnect 3 s after a drop;
+* ``event: tray``, the tray as ``GET /v1/stories/tray`` answers it: at once, and again after
+  every change (changes arriving together are read once);
+* ``event: story.published`` ``{"author", "story_id"}``, before the ``tray`` that shows the
+  story (only stories that tray shows: a mute or block since the fan-out counts);
+* ``: ping`` comment lines every ``stories_live_heartbeat_seconds``;
+* ``event: expired`` when the token runs out; the stream then ends.
+
+Nothing is replayed: a client that reconnects gets the whole tray as its first event, so it
+needs no ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+
+from server.store import REDIS_DOWN, request_budget
+from stories.live import Watcher
+from stories.model import LiveEvent
+from stories.presenters import tray_out
+from stories.service import StoriesService
+
+log = structlog.get_logger(__name__)
+
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def tray_frames(svc: StoriesService, viewer: str, events: list[LiveEvent]) -> list[str]:
+    """The frames one change sends: the published stories the new tray shows, then it."""
+    with request_budget(svc.settings.redis_request_timeout):  # each read its own time
+        read = await svc.tray_read(viewer)
+    shown = {sid for entry in read.entries for sid in entry.story_ids}
+    frames = [
+        sse("story.published", {"author": e.author, "story_id": e.story_id})
+        for e in events
+        if e.type == "story.published" and e.story_id in shown
+    ]
+    return [*frames, sse("tray", tray_out(read.entries).model_dump(mode="json"))]
+
+
+async def tray_stream(svc: StoriesService, watcher: Watcher, until: float) -> AsyncIterator[str]:
+    """The frames of one live tray until ``until`` (the token's expiry), the client leaves
+    or Redis is lost (the client then reconnects and starts again with a fresh tray)."""
+    heartbeat = svc.settings.stories_live_heartbeat_seconds
+    yield "retry: 3000\n\n"
+    try:
+        for frame in await tray_frames(svc, watcher.viewer, []):
+            yield frame
+        while (left := until - svc.clock.now()) > 0:
+            events = await watcher.next(min(heartbeat, left))
+            if events is None:  # this process is stopping
+                return
+            frames = await tray_frames(svc, watcher.viewer, events) if events else [": ping\n\n"]
+            for frame in frames:
+                yield frame
+        yield sse("expired", {})
+    except (TimeoutError, *REDIS_DOWN) as exc:
+        log.warning("stories.live.stream_lost", error=repr(exc))
