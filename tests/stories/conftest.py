@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,19 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from server.clock import Clock
+from server.graph.store import Graph
+from server.ratelimit import RateLimiter
+from server.settings import Settings
+from server.store import Keys
 from server.valkey import EmbeddedValkey
-from stories.fanout import FANOUT_SHARDS
+from stories.fanout import FANOUT_SHARDS, Fanout
+from stories.live import LiveTrays
+from stories.service import StoriesService
+from stories.storage import LocalStorage
+from stories.store import StoryStore
+from stories.trays import TrayIndex
+from tests.stories.redis_probe import wait_fanned_out
 from tests.support import LiveServer
 
 Clients = Callable[..., httpx.AsyncClient]
@@ -49,21 +58,10 @@ async def redis(valkey: EmbeddedValkey) -> AsyncIterator[Redis]:
 
 
 async def fanned_out(srv: LiveServer, within: float = 10.0) -> None:
-    """Wait until every fan-out batch queued so far on ``srv``'s Redis is done: the streams
-    only hold work not done yet (a batch leaves its stream as it is acknowledged)."""
-    prefix = srv.settings.key_prefix
-    keys = [prefix + f"st:fanout:{{fanout-{k}}}" for k in range(FANOUT_SHARDS)]
-    deadline = time.monotonic() + within
+    """Wait until every fan-out batch queued so far on ``srv``'s Redis is done."""
     assert srv.settings.redis_url is not None
     async with Redis.from_url(srv.settings.redis_url, decode_responses=True) as redis:
-        while True:
-            async with redis.pipeline(transaction=False) as p:
-                for key in keys:
-                    p.xlen(key)
-                if not any(await p.execute()):
-                    return
-            assert time.monotonic() < deadline, "the fan-out did not finish"
-            await asyncio.sleep(0.01)
+        await wait_fanned_out(redis, srv.settings.key_prefix, within)
 
 
 async def story_keys(redis: Redis, srv: LiveServer) -> list[str]:
@@ -121,3 +119,26 @@ async def upload(
     return await client.post(
         "/v1/stories/media", files={"file": (filename, data, content_type)}, data=fields
     )
+
+
+def make_service(redis: Redis, settings: Settings, clock: Clock, tmp: Path) -> StoriesService:
+    """The service as the feature builds it, without its background tasks: tests run the
+    fan-out with ``fan_out``."""
+    keys = Keys(settings.key_prefix)
+    graph = Graph(redis, keys, clock)
+    store = StoryStore(redis, keys, settings.story_grace_seconds, graph, clock)
+    trays = TrayIndex(store, settings.stories_tray_pull_max)
+    graph.listen(trays)
+    fanout = Fanout(trays, settings, consumer="tests")
+    live = LiveTrays(redis, store, "tests")
+    limiter = RateLimiter(redis, settings.key_prefix)
+    return StoriesService(store, fanout, live, LocalStorage(tmp / "media"), settings, limiter)
+
+
+async def fan_out(svc: StoriesService) -> int:
+    """Do every fan-out batch queued so far; returns how many."""
+    done = 0
+    for shard in range(FANOUT_SHARDS):
+        await svc.fanout.create_group(shard)
+        done += await svc.fanout.work(shard, block_ms=1)
+    return done

@@ -12,20 +12,14 @@ from redis.asyncio import Redis
 
 from server.clock import ManualClock
 from server.errors import Conflict, Forbidden, NotFound
-from server.graph.store import Graph
-from server.ratelimit import RateLimiter
 from server.settings import Settings
-from server.store import Keys
-from stories.fanout import FANOUT_SHARDS, Fanout
-from stories.live import LiveTrays
+from stories.fanout import FANOUT_SHARDS
 from stories.model import Options
 from stories.presenters import media_links
 from stories.service import StoriesService
-from stories.storage import LocalStorage
-from stories.store import StoryStore
 from stories.sweeper import Sweeper
-from stories.trays import TrayIndex
 from tests.stories import samples
+from tests.stories.conftest import fan_out, make_service
 
 TTL = 600
 FOLLOWERS = Options("followers", allow_replies=True, allow_reactions=False)
@@ -41,34 +35,11 @@ async def stories(
     redis: Redis, clock: ManualClock, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> AsyncIterator[StoriesService]:
     settings = make_settings(story_ttl_seconds=TTL, max_active_stories=2)
-    svc = service(redis, settings, clock, tmp_path)
+    svc = make_service(redis, settings, clock, tmp_path)
     await svc.store.graph.follow("bob", "ann")
     yield svc
     async for key in redis.scan_iter(match=settings.key_prefix + "*"):
         await redis.delete(key)
-
-
-def service(redis: Redis, settings: Settings, clock: ManualClock, tmp: Path) -> StoriesService:
-    """The service as the feature builds it, without its background tasks: tests run the
-    fan-out with ``fan_out``."""
-    keys = Keys(settings.key_prefix)
-    graph = Graph(redis, keys, clock)
-    store = StoryStore(redis, keys, settings.story_grace_seconds, graph, clock)
-    trays = TrayIndex(store, settings.stories_tray_pull_max)
-    graph.listen(trays)
-    fanout = Fanout(trays, settings, consumer="tests")
-    live = LiveTrays(redis, store, "tests")
-    limiter = RateLimiter(redis, settings.key_prefix)
-    return StoriesService(store, fanout, live, LocalStorage(tmp / "media"), settings, limiter)
-
-
-async def fan_out(svc: StoriesService) -> int:
-    """Do every fan-out batch queued so far; returns how many."""
-    done = 0
-    for shard in range(FANOUT_SHARDS):
-        await svc.fanout.create_group(shard)
-        done += await svc.fanout.work(shard, block_ms=1)
-    return done
 
 
 async def story_keys(redis: Redis, svc: StoriesService) -> list[str]:
