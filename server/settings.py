@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     stories_fanout_max_followers: int = Field(default=100_000, ge=0)
     stories_fanout_batch: int = Field(default=1000, ge=1, le=10_000)
     stories_fanout_claim_seconds: float = Field(default=30.0, gt=0)
-    stories_tray_pull_max: int = Field(default=20, ge=1, le=30)
+    stories_tray_pull_max: int = Field(default=20, ge=1, le=27)
     stories_live_heartbeat_seconds: float = Field(default=15.0, gt=0)
 
     # Rooms

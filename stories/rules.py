@@ -89,14 +89,14 @@ def signed_url_expiry(now: float, story_expires_at: float, ttl: int, bucket: int
 # --- the tray ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrayStory:
     id: str
     created_at: float
     seen: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrayEntry:
     author: str
     story_count: int
@@ -132,7 +132,7 @@ def order_tray(own: TrayEntry | None, others: Iterable[TrayEntry]) -> list[TrayE
     return ([own] if own else []) + rest
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrayRef:
     """What the tray needs of one story: in its author's ``meta`` hash, and fanned out into
     each follower's tray index."""
@@ -156,41 +156,39 @@ class TrayFacts:
     seen: frozenset[str]  # ids of stories the viewer has seen
 
 
-def _author_entry(
-    author: str, refs: Iterable[TrayRef], rel: Relation, seen: frozenset[str]
-) -> TrayEntry | None:
-    visible = [
-        TrayStory(id=r.id, created_at=r.created_at, seen=rel.is_author or r.id in seen)
-        for r in refs
-        if may_view(r.audience, rel)
-    ]
-    return tray_entry(author, visible)
-
-
 def build_tray(
     viewer: str, own: Iterable[TrayRef], refs: Iterable[TrayRef], facts: TrayFacts, now: float
 ) -> list[TrayEntry]:
     """The viewer's tray from their own stories and the refs of other authors (fanned out
     or pulled, duplicates allowed): only live, undeleted stories of followed authors that
     the viewer may see, minus muted, blocking, blocked and hiding authors (``order_tray``)."""
-    by_author: dict[str, dict[str, TrayRef]] = {}
+    # Blocks and hiding are in ``facts.excluded``: the audience is what is left to decide,
+    # and it depends only on whether the author lists the viewer as a close friend.
+    audiences = {
+        close: frozenset(
+            a for a in AUDIENCES if may_view(a, Relation(follows=True, close_friend=close))
+        )
+        for close in (False, True)
+    }
+    by_author: dict[str, dict[str, TrayStory]] = {}
     for r in refs:
-        keep = r.author != viewer and r.author in facts.following
-        keep = keep and r.author not in facts.excluded and r.id not in facts.gone
-        if keep and is_live(r.expires_at, now):
-            by_author.setdefault(r.author, {})[r.id] = r
-    others = [
-        entry
-        for author, stories in by_author.items()
-        if (entry := _author_entry(author, stories.values(), _followed(author, facts), facts.seen))
-    ]
-    mine = [r for r in own if is_live(r.expires_at, now)]
-    return order_tray(_author_entry(viewer, mine, Relation(is_author=True), facts.seen), others)
+        if (
+            r.author in facts.following
+            and r.author != viewer
+            and r.author not in facts.excluded
+            and r.id not in facts.gone
+            and is_live(r.expires_at, now)
+            and r.audience in audiences[r.author in facts.close_friend_of]
+        ):
+            story = TrayStory(r.id, r.created_at, r.id in facts.seen)
+            by_author.setdefault(r.author, {})[r.id] = story
+    others = [e for a, stories in by_author.items() if (e := tray_entry(a, stories.values()))]
+    mine = [TrayStory(r.id, r.created_at, True) for r in own if is_live(r.expires_at, now)]
+    return order_tray(tray_entry(viewer, mine), others)
 
 
-def _followed(author: str, facts: TrayFacts) -> Relation:
-    # Blocks and hiding are in ``facts.excluded``, already left out.
-    return Relation(follows=True, close_friend=author in facts.close_friend_of)
+def _follower(close_friend: bool) -> Relation:
+    return Relation(follows=True, close_friend=close_friend)
 
 
 # --- fan-out -------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from stories.rules import Cursor, Relation
 
 STORY_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 # Tombstones of deleted stories are spread over this many keys (one hash slot each).
-GONE_SHARDS = 8
+GONE_SHARDS = 4
 
 
 def gone_shard(story_id: str) -> int:

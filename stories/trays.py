@@ -12,10 +12,13 @@ many followers to fan out to, and the tray read in at most two round trips.
   follows, mutes, blocks both ways, hide lists, close friends, deletions (``st:gone``) and
   expiry. A ref is only a hint that a story may be shown.
 
-Round trip 1 reads the viewer's own slot (tray index, seen set, pull set, own stories); round
-trip 2 asks one ZMSCORE per relation with every author at once, the pulled authors' stories
-and the tombstone shards: 4 + 6 + ``pull_max`` + ``GONE_SHARDS`` commands at the most,
-whatever the number of followed authors.
+Round trip 1 reads the viewer's own slot (tray index, seen set, pull set, own stories,
+mutes, hide list, close-friend-of list), their blocks both ways and the tombstone shards,
+each list whole when it has at most ``SMALL`` members (the usual case); round trip 2 asks
+whom the viewer follows among the tray's authors, asks the lists that were too long about
+those authors (or stories) only, and reads the pulled authors' stories: 4 + 5 +
+``GONE_SHARDS`` commands, then 1 + at most 5 + ``GONE_SHARDS`` + ``pull_max``, whatever the
+number of followed authors (at most 43 with the default 20 pulled authors).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from stories.model import (
     tray_member,
 )
 from stories.rules import TrayEntry, TrayFacts, TrayRef
-from stories.store import StoryStore, gone_shard
+from stories.store import GONE_SHARDS, StoryStore, gone_shard
 
 # KEYS[1]: a tray index. ARGV: now, the key's expiry (only ever pushed later), the channel to
 # tell ('' for none), the message, then score/member pairs. Expired refs are trimmed on the
@@ -70,6 +73,27 @@ return removed
 """
 
 
+# A list this long or shorter is read whole in the first round trip; a longer one is asked
+# about the tray's authors (or stories) in the second.
+SMALL = 256
+RELATIONS = ("mutes", "blocks", "blocked_by", "hidden_from", "close_of")
+
+
+def whole(members: list[str]) -> frozenset[str] | None:
+    """The list read in round trip 1, or None when it was too long to read whole."""
+    return frozenset(members) if len(members) <= SMALL else None
+
+
+@dataclass(frozen=True)
+class FirstRead:
+    pushed: list[TrayRef]  # fanned-out refs, live
+    seen: frozenset[str]
+    pulled: list[str]  # pulled authors to ask about
+    own: list[TrayRef]
+    lists: list[frozenset[str] | None]  # RELATIONS, whole or too long
+    gone: list[frozenset[str] | None]  # each tombstone shard, whole or too long
+
+
 @dataclass(frozen=True)
 class TrayRead:
     entries: list[TrayEntry]
@@ -99,24 +123,34 @@ class TrayIndex:
 
     # --- reading -------------------------------------------------------------------------
 
+    def relation_keys(self, viewer: str) -> dict[str, str]:
+        """The viewer's lists that keep an author out of the tray, or let close-friends
+        stories in (``close_of``)."""
+        s, g = self.store, self.graph
+        return {
+            "mutes": s.mutes_key(viewer),
+            "blocks": g.blocks_key(viewer),
+            "blocked_by": g.blocked_by_key(viewer),
+            "hidden_from": s.hidden_from_key(viewer),
+            "close_of": g.close_friend_of_key(viewer),
+        }
+
     async def read(self, viewer: str) -> TrayRead:
         """The viewer's tray (``rules.build_tray``) in one or two round trips."""
         now = self.clock.now()
-        pushed, seen, pulled, own = await self._viewer_slot(viewer, now)
-        authors = sorted(({r.author for r in pushed} | set(pulled)) - {viewer})
+        first = await self._first(viewer, now)
+        authors = sorted(({r.author for r in first.pushed} | set(first.pulled)) - {viewer})
         if not authors:
             none: frozenset[str] = frozenset()
-            facts = TrayFacts(none, none, none, none, seen)
-            return TrayRead(rules.build_tray(viewer, own, [], facts, now), 1, pulled)
-        facts, pulled_refs = await self._facts(viewer, authors, pulled, pushed, seen)
-        entries = rules.build_tray(viewer, own, [*pushed, *pulled_refs], facts, now)
-        return TrayRead(entries, 2, pulled)
+            facts = TrayFacts(none, none, none, none, first.seen)
+            return TrayRead(rules.build_tray(viewer, first.own, [], facts, now), 1, first.pulled)
+        facts, pulled_refs = await self._second(viewer, authors, first)
+        entries = rules.build_tray(viewer, first.own, [*first.pushed, *pulled_refs], facts, now)
+        return TrayRead(entries, 2, first.pulled)
 
-    async def _viewer_slot(
-        self, viewer: str, now: float
-    ) -> tuple[list[TrayRef], frozenset[str], list[str], list[TrayRef]]:
-        """Round trip 1, all in the viewer's hash slot: fanned-out refs, seen stories, the
-        pulled authors to ask about, the viewer's own stories."""
+    async def _first(self, viewer: str, now: float) -> FirstRead:
+        """Round trip 1: the viewer's own slot (fanned-out refs, seen stories, pulled authors
+        to ask about, own stories), their short lists whole, the tombstones if few."""
         s = self.store
         live = f"({now!r}"
         async with self.r.pipeline(transaction=False) as p:
@@ -124,47 +158,78 @@ class TrayIndex:
             p.zrangebyscore(s.seen_key(viewer), live, "+inf")
             p.zrevrange(s.pull_key(viewer), 0, self.pull_max - 1)
             p.hgetall(s.meta_key(viewer))
-            members, seen, pulled, meta = await p.execute()
-        pushed = [r for m, sc in members if (r := ref_from_member(m, float(sc)))]
-        return pushed, frozenset(seen), [str(a) for a in pulled], live_refs(viewer, meta)
+            for key in self.relation_keys(viewer).values():
+                p.zrange(key, 0, SMALL)
+            for shard in range(GONE_SHARDS):
+                p.zrangebyscore(s.gone_shard_key(shard), live, "+inf", start=0, num=SMALL + 1)
+            members, seen, pulled, meta, *lists = await p.execute()
+        return FirstRead(
+            pushed=[r for m, sc in members if (r := ref_from_member(m, float(sc)))],
+            seen=frozenset(seen),
+            pulled=[str(a) for a in pulled],
+            own=live_refs(viewer, meta),
+            lists=[whole(found) for found in lists[: len(RELATIONS)]],
+            gone=[whole(found) for found in lists[len(RELATIONS) :]],
+        )
 
-    async def _facts(
+    async def _second(
+        self, viewer: str, authors: list[str], first: FirstRead
+    ) -> tuple[TrayFacts, list[TrayRef]]:
+        """Round trip 2: whom the viewer follows of these authors, the long lists asked about
+        them, the pulled authors' stories, and the long tombstone shards asked about the
+        fanned-out stories."""
+        s = self.store
+        asked = [
+            (key, authors)
+            for key, got in zip(self.relation_keys(viewer).values(), first.lists, strict=True)
+            if got is None
+        ]
+        ids_by_shard: dict[int, list[str]] = {}
+        for ref in first.pushed:
+            ids_by_shard.setdefault(gone_shard(ref.id), []).append(ref.id)
+        asked += [
+            (s.gone_shard_key(shard), ids)
+            for shard, ids in ids_by_shard.items()
+            if first.gone[shard] is None
+        ]
+        async with self.r.pipeline(transaction=False) as p:
+            p.zmscore(self.graph.following_key(viewer), authors)
+            for key, names in asked:
+                p.zmscore(key, names)
+            for author in first.pulled:
+                p.hgetall(s.meta_key(author))
+            following, *replies = await p.execute()
+        answers = iter(replies)
+        found = {key: scored(names, next(answers)) for key, names in asked}
+        pulled_refs = [r for a in first.pulled for r in live_refs(a, next(answers))]
+        return self._facts(viewer, scored(authors, following), first, found), pulled_refs
+
+    def _facts(
         self,
         viewer: str,
-        authors: list[str],
-        pulled: list[str],
-        pushed: list[TrayRef],
-        seen: frozenset[str],
-    ) -> tuple[TrayFacts, list[TrayRef]]:
-        """Round trip 2: every relation with all the authors at once, the pulled authors'
-        stories, and which fanned-out stories were deleted."""
-        s, g = self.store, self.graph
-        relations = [
-            g.following_key(viewer),
-            s.mutes_key(viewer),
-            g.blocks_key(viewer),
-            g.blocked_by_key(viewer),
-            s.hidden_from_key(viewer),
-            g.close_friend_of_key(viewer),
-        ]
-        shards: dict[int, list[str]] = {}
-        for ref in pushed:
-            shards.setdefault(gone_shard(ref.id), []).append(ref.id)
-        async with self.r.pipeline(transaction=False) as p:
-            for key in relations:
-                p.zmscore(key, authors)
-            for author in pulled:
-                p.hgetall(s.meta_key(author))
-            for shard, ids in shards.items():
-                p.zmscore(s.gone_shard_key(shard), ids)
-            replies = iter(await p.execute())
-        following, muted, blocks, blocked_by, hidden, close = (
-            scored(authors, next(replies)) for _ in relations
+        following: frozenset[str],
+        first: FirstRead,
+        found: dict[str, frozenset[str]],
+    ) -> TrayFacts:
+        keys = list(self.relation_keys(viewer).values())
+        rel = dict(
+            zip(
+                RELATIONS,
+                (
+                    got if got is not None else found[key]
+                    for key, got in zip(keys, first.lists, strict=True)
+                ),
+                strict=True,
+            )
         )
-        pulled_refs = [r for a in pulled for r in live_refs(a, next(replies))]
-        gone = frozenset().union(*(scored(ids, next(replies)) for ids in shards.values()))
-        excluded = muted | blocks | blocked_by | hidden
-        return TrayFacts(following, excluded, close, gone, seen), pulled_refs
+        gone: frozenset[str] = frozenset().union(
+            *(
+                got if got is not None else found.get(self.store.gone_shard_key(k), frozenset())
+                for k, got in enumerate(first.gone)
+            )
+        )
+        excluded = rel["mutes"] | rel["blocks"] | rel["blocked_by"] | rel["hidden_from"]
+        return TrayFacts(following, excluded, rel["close_of"], gone, first.seen)
 
     # --- writing -------------------------------------------------------------------------
 

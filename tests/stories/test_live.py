@@ -98,7 +98,7 @@ async def test_only_stories_the_viewer_may_see_are_announced(
         published = {"author": "ann", "story_id": public["id"]}
         assert await cat.until("story.published") == published
         assert (await clients("bob").delete("/v1/me/story-mutes/ann")).status_code == 204
-        seen = []
+        seen: list[tuple[str, Any]] = []
         while not seen or seen[-1] != ("tray", {"entries": [await tray_entry(clients, "bob")]}):
             seen.append(await bob.next())
         assert {name for name, _ in seen} == {"tray"}  # never a story.published for bob

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -48,7 +49,7 @@ async def authors(svc: StoriesService, viewer: str) -> list[str]:
 
 async def indexed(svc: StoriesService, viewer: str) -> list[str]:
     """The story ids in the viewer's tray index (refs, whether the read shows them or not)."""
-    members = await svc.store.r.zrange(svc.store.tray_key(viewer), 0, -1)
+    members: Any = await svc.store.r.zrange(svc.store.tray_key(viewer), 0, -1)
     return sorted(m.split("|")[1] for m in members)
 
 
@@ -85,7 +86,8 @@ async def test_a_batch_left_by_a_dead_process_is_taken_over(
     key = svc.fanout.stream_key(shard_of("ann"))
     await svc.fanout.create_group(shard_of("ann"))
     # A process takes the first batch and dies before acknowledging it.
-    taken = await redis.xreadgroup(GROUP, "dead-process", {key: ">"}, count=1)
+    streams: Any = {key: ">"}
+    taken: Any = await redis.xreadgroup(GROUP, "dead-process", streams, count=1)
     assert len(taken[0][1]) == 1
     assert await redis.xpending(key, GROUP) is not None
     assert await fan_out(svc) >= 2  # taken over (XAUTOCLAIM), then the batches after it
@@ -100,7 +102,9 @@ async def test_a_batch_done_twice_does_not_fork_the_job(svc: StoriesService, red
     shard = shard_of("ann")
     key = svc.fanout.stream_key(shard)
     await svc.fanout.create_group(shard)
-    [[_, [(entry_id, fields)]]] = await redis.xreadgroup(GROUP, "slow", {key: ">"}, count=1)
+    streams: Any = {key: ">"}
+    reply: Any = await redis.xreadgroup(GROUP, "slow", streams, count=1)
+    [[_, [(entry_id, fields)]]] = reply
     await svc.fanout.handle(key, entry_id, fields)  # taken over and done...
     await svc.fanout.handle(key, entry_id, fields)  # ...and then done by the slow one too
     assert await redis.xlen(key) == 1  # one next batch, not two
