@@ -4,9 +4,12 @@ A viewer's tray events travel on ``st:events:{<viewer>}``, a sharded pub/sub cha
 viewer's own hash slot (SPUBLISH / SSUBSCRIBE: on a Cluster only that slot's node relays
 it). The fan-out consumer publishes ``story.published`` there when it writes a ref (only to
 viewers who may see the story); everything else that changes a tray publishes
-``tray.changed`` (``model.LiveEvent``). Each server process keeps one pub/sub connection,
+``tray.changed`` (``model.LiveEvent``). Pulled authors (too many followers to fan out to)
+announce on ``st:posts:{<author>}`` once instead, and a live tray also listens to the
+pulled authors its reads ask about. Each server process keeps one pub/sub connection,
 subscribed to the channels of the viewers connected to it, and hands each event to their
-``Watcher``s. Events are hints: the stream (``stories.sse``) reads the tray again after them.
+``Watcher``s. Events are hints: the stream (``stories.sse``) reads the tray again after them,
+so what it shows is decided by the read's checks, not by who was told.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Watcher:
     def __init__(self, viewer: str) -> None:
         self.viewer = viewer
         self.queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(QUEUE_MAX)
+        self.channels: set[str] = set()  # the viewer's own, and pulled authors'
+        self.announced: set[str] = set()  # stories told as ``story.published`` (still shown)
 
     def put(self, event: LiveEvent | None) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -77,9 +82,8 @@ class LiveTrays:
         self._task = asyncio.create_task(self._run(), name="stories-live")
 
     async def stop(self) -> None:
-        for watchers in self._watchers.values():
-            for watcher in watchers:
-                watcher.put(None)
+        for watcher in {w for watchers in self._watchers.values() for w in watchers}:
+            watcher.put(None)
         await stop(self._task)
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
@@ -90,36 +94,59 @@ class LiveTrays:
         watcher = Watcher(viewer)
         channel = self.store.events_channel(viewer)
         async with self._lock:
-            watchers = self._watchers.get(channel)
-            if watchers is not None and len(watchers) >= MAX_STREAMS_PER_USER:
+            if len(self._watchers.get(channel, ())) >= MAX_STREAMS_PER_USER:
                 raise RateLimited("too many live trays open", retry_after=30)
-            if watchers is None:
-                self._watchers[channel] = watchers = set()
-                try:
-                    await self._pubsub.ssubscribe(channel)
-                    await self._barrier()
-                except BaseException:
-                    del self._watchers[channel]
-                    raise
-            watchers.add(watcher)
+            await self._listen(watcher, [channel])
         return watcher
+
+    async def follow_pulled(self, watcher: Watcher, authors: list[str]) -> None:
+        """Also deliver what the pulled authors the viewer's tray reads announce (their
+        stories are fanned out to nobody: one message on the author's channel reaches
+        every live follower). A story such an author published between the read and the
+        subscription would go unannounced: a newly followed channel asks for a read."""
+        wanted = {self.store.posts_channel(a) for a in authors}
+        own = self.store.events_channel(watcher.viewer)
+        async with self._lock:
+            new = sorted(wanted - watcher.channels)
+            await self._listen(watcher, new)
+            await self._unlisten(watcher, sorted(watcher.channels - wanted - {own}))
+        if new:
+            watcher.put(LOST)
 
     async def detach(self, watcher: Watcher) -> None:
         """Stop delivering to ``watcher`` (repeating it is harmless)."""
-        channel = self.store.events_channel(watcher.viewer)
         async with self._lock:
-            watchers = self._watchers.get(channel)
-            if watchers is None or watcher not in watchers:
-                return
-            watchers.discard(watcher)
-            if not watchers:
-                del self._watchers[channel]
+            await self._unlisten(watcher, sorted(watcher.channels))
+
+    async def _listen(self, watcher: Watcher, channels: list[str]) -> None:
+        new = [ch for ch in channels if ch not in self._watchers]
+        if new:
+            try:
+                await self._pubsub.ssubscribe(*new)
+                await self._barrier()
+            except BaseException:
                 with contextlib.suppress(*REDIS_DOWN):
-                    await self._pubsub.sunsubscribe(channel)
+                    await self._pubsub.sunsubscribe(*new)
+                raise
+        for ch in channels:
+            self._watchers.setdefault(ch, set()).add(watcher)
+            watcher.channels.add(ch)
+
+    async def _unlisten(self, watcher: Watcher, channels: list[str]) -> None:
+        idle = []
+        for ch in channels:
+            watchers = self._watchers.get(ch, set())
+            watchers.discard(watcher)
+            watcher.channels.discard(ch)
+            if not watchers and self._watchers.pop(ch, None) is not None:
+                idle.append(ch)
+        if idle:
+            with contextlib.suppress(*REDIS_DOWN):
+                await self._pubsub.sunsubscribe(*idle)
 
     @property
     def streams(self) -> int:
-        return sum(len(w) for w in self._watchers.values())
+        return len({w for watchers in self._watchers.values() for w in watchers})
 
     async def _barrier(self) -> None:
         """Wait until Redis has processed what was sent on the pub/sub connection so far."""
@@ -177,6 +204,5 @@ class LiveTrays:
             pong.set_result(None)
 
     def _broadcast(self, event: LiveEvent) -> None:
-        for watchers in self._watchers.values():
-            for watcher in watchers:
-                watcher.put(event)
+        for watcher in {w for watchers in self._watchers.values() for w in watchers}:
+            watcher.put(event)

@@ -29,6 +29,7 @@ from stories.model import (
     Blob,
     FanoutJob,
     InboxItem,
+    LiveEvent,
     MediaGrant,
     MediaInfo,
     Options,
@@ -286,9 +287,11 @@ class StoriesService:
             await self.store.reserve(story, self.settings.max_active_stories, client=p)
             if mode != "pull":
                 member = tray_member(ref_of(story))
-                self.fanout.queue(
-                    p, FanoutJob("publish", story.author, "0", member, story.expires_at)
-                )
+                job = FanoutJob("publish", story.author, "0", member, story.expires_at)
+                self.fanout.queue(p, job)
+            if mode is not None:  # followers pull it: one message for every live tray
+                event = LiveEvent("story.published", story.author, story.id).encode()
+                p.spublish(self.store.posts_channel(story.author), event)
             p.spublish(self.store.events_channel(story.author), TRAY_CHANGED)
             reserved, *_ = await p.execute()
         return bool(reserved)
@@ -305,6 +308,7 @@ class StoriesService:
             if retract:
                 await self.fanout.retract(story)
             await self.trays.notify(story.author)
+            await self.store.r.spublish(self.store.posts_channel(story.author), TRAY_CHANGED)
         return story
 
     # --- the author's -------------------------------------------------------------------

@@ -37,16 +37,21 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def tray_frames(svc: StoriesService, viewer: str, events: list[LiveEvent]) -> list[str]:
+async def tray_frames(svc: StoriesService, watcher: Watcher, events: list[LiveEvent]) -> list[str]:
     """The frames one change sends: the published stories the new tray shows, then it."""
+    viewer = watcher.viewer
     with request_budget(svc.settings.redis_request_timeout):  # each read its own time
         read = await svc.tray_read(viewer)
+        await svc.live.follow_pulled(watcher, read.pulled)
     shown = {sid for entry in read.entries for sid in entry.story_ids}
-    frames = [
-        sse("story.published", {"author": e.author, "story_id": e.story_id})
+    published = {
+        e.story_id: e.author
         for e in events
-        if e.type == "story.published" and e.story_id in shown
-    ]
+        # Once, if told twice (a fan-out batch done again, an author being promoted).
+        if e.type == "story.published" and e.story_id in shown - watcher.announced
+    }
+    watcher.announced = (watcher.announced & shown) | published.keys()
+    frames = [sse("story.published", {"author": a, "story_id": i}) for i, a in published.items()]
     return [*frames, sse("tray", tray_out(read.entries).model_dump(mode="json"))]
 
 
@@ -56,13 +61,13 @@ async def tray_stream(svc: StoriesService, watcher: Watcher, until: float) -> As
     heartbeat = svc.settings.stories_live_heartbeat_seconds
     yield "retry: 3000\n\n"
     try:
-        for frame in await tray_frames(svc, watcher.viewer, []):
+        for frame in await tray_frames(svc, watcher, []):
             yield frame
         while (left := until - svc.clock.now()) > 0:
             events = await watcher.next(min(heartbeat, left))
             if events is None:  # this process is stopping
                 return
-            frames = await tray_frames(svc, watcher.viewer, events) if events else [": ping\n\n"]
+            frames = await tray_frames(svc, watcher, events) if events else [": ping\n\n"]
             for frame in frames:
                 yield frame
         yield sse("expired", {})

@@ -23,6 +23,7 @@ Keys (under the configured prefix; ``{...}`` are cluster hash tags):
                            spread over ``GONE_SHARDS`` keys by the id's CRC-32
 * ``st:fanout:{fanout-<k>}`` stream of fan-out batches (``stories.fanout``)
 * channel ``st:events:{<viewer>}``: the viewer's live tray events (sharded pub/sub)
+* channel ``st:posts:{<author>}``: a pulled author's new and deleted stories, to live trays
 
 Hash slots: everything tagged ``{<user>}`` lives in that user's slot, so a viewer's tray,
 pull set, seen set, mutes, hide list and events channel share one; ``{<id>}`` is the
@@ -172,6 +173,10 @@ class StoryStore:
     def events_channel(self, viewer: str) -> str:
         """The viewer's live tray events (a sharded pub/sub channel in the viewer's slot)."""
         return self.k("st", "events", "{" + viewer + "}")
+
+    def posts_channel(self, author: str) -> str:
+        """What a pulled author announces to every live follower at once (author's slot)."""
+        return self.k("st", "posts", "{" + author + "}")
 
     def _expire_at(self, story: Story) -> int:
         return rules.redis_expire_at(story.expires_at, self.grace)

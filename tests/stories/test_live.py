@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
 from stories.live import MAX_STREAMS_PER_USER
 from tests.stories.conftest import Clients, follow, publish
@@ -158,3 +159,22 @@ async def test_live_trays_per_user_are_capped(server: LiveServer) -> None:
         finally:
             for s in streams:
                 await s.__aexit__(None, None, None)
+
+
+async def test_pulled_authors_are_announced_once_to_every_live_follower(
+    clients: Clients, server: LiveServer, redis: Redis
+) -> None:
+    mode = server.settings.key_prefix + "st:mode:{star}"
+    await redis.set(mode, "pull")  # too many followers to fan out to
+    for fan in ("bob", "cat"):
+        await follow(clients, fan, "star")
+    async with live(server, "bob") as bob, live(server, "cat") as cat:
+        assert await bob.tray() == [] and await cat.tray() == []
+        story = await publish(clients, "star", "hello fans")
+        published = {"author": "star", "story_id": story["id"]}
+        assert await bob.until("story.published") == published
+        assert await cat.until("story.published") == published
+        assert await bob.tray() == ["star"]
+        assert (await clients("star").delete(f"/v1/stories/{story['id']}")).status_code == 204
+        assert await cat.tray() == ["star"]  # the tray that came with the story
+        assert await cat.tray() == []
