@@ -1,9 +1,9 @@
 """The composition root: settings and features in, app out.
 
 ``create_app`` starts the platform in the lifespan (Redis or the embedded Valkey, the
-watchdog, key names, rate limits, clock, this node), then the features in order, each built
-with the features it depends on (``default_features``), and mounts their endpoints next to
-health, metrics, OpenAPI and the web client.
+watchdog, key names, rate limits, clock, this node and the node registry), then the features in
+order, each built with the features it depends on (``default_features``), and mounts their
+endpoints next to health, metrics, OpenAPI and the web client.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -29,7 +30,7 @@ from server.feature import Feature
 from server.graph.feature import GraphFeature
 from server.http import RequestContext, StaticMount, exception_handlers, healthz, readyz
 from server.logs import configure_logging
-from server.nodes import Node
+from server.nodes import Node, NodeRegistry
 from server.openapi import build_openapi, docs, openapi_endpoint
 from server.platform import Platform
 from server.ratelimit import RateLimiter
@@ -84,14 +85,34 @@ async def start_platform(settings: Settings, stack: contextlib.AsyncExitStack) -
     interval = settings.redis_watchdog_interval
     watchdog = asyncio.create_task(watch_redis(redis, probe, interval), name="redis-watchdog")
     stack.push_async_callback(stop, watchdog)
+    keys = Keys(settings.key_prefix)
+    node = Node.for_process(settings)
+    nodes = await start_registry(redis, keys, node, settings, stack)
     return Platform(
         settings=settings,
         redis=redis,
-        keys=Keys(settings.key_prefix),
+        keys=keys,
         limiter=RateLimiter(redis, settings.key_prefix),
         clock=SystemClock(),
-        node=Node.for_process(settings),
+        node=node,
+        nodes=nodes,
     )
+
+
+async def start_registry(
+    redis: Redis, keys: Keys, node: Node, settings: Settings, stack: contextlib.AsyncExitStack
+) -> NodeRegistry:
+    """This node in the registry, heartbeating until the app stops (after every feature)."""
+    nodes = NodeRegistry(
+        redis,
+        keys,
+        node,
+        heartbeat_seconds=settings.node_heartbeat_seconds,
+        ttl_seconds=settings.node_ttl_seconds,
+    )
+    await nodes.start()
+    stack.push_async_callback(nodes.stop)
+    return nodes
 
 
 async def start(

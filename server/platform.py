@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from server.clock import Clock
-from server.nodes import Node
+from server.nodes import Node, NodeRegistry
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.store import Keys
@@ -23,3 +23,4 @@ class Platform:
     limiter: RateLimiter
     clock: Clock
     node: Node
+    nodes: NodeRegistry  # the live nodes, this one included (started and stopped with it)

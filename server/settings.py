@@ -112,10 +112,8 @@ class Settings(BaseSettings):
     room_ended_ttl_seconds: int = 24 * 3600
     # A scheduled room not started this long after its start time is cancelled.
     scheduled_room_expiry_seconds: float = 3600.0
-    # How often each process claims due grace deadlines, heartbeats and refreshes counts.
+    # How often each process claims due grace deadlines, reaps dead nodes and refreshes counts.
     room_tick_seconds: float = 1.0
-    # A process silent this long is dead: its participants start their grace periods.
-    room_node_timeout_seconds: float = 15.0
     # Messages waiting for one slow socket before it is closed (1013).
     room_ws_queue_max: int = 1000
 

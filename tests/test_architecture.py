@@ -64,13 +64,5 @@ def test_no_import_cycles() -> None:
     assert import_cycles() == []
 
 
-# Functions still being split up; this list only shrinks.
-PENDING = {
-    "rooms/control/store.py:join",
-    "rooms/control/store.py:expire",
-    "rooms/control/store.py:act",
-}
-
-
 def test_no_long_functions() -> None:
-    assert set(long_functions()) <= PENDING
+    assert long_functions() == []

@@ -7,7 +7,7 @@ import asyncio
 
 from starlette.responses import Response
 
-from rooms.control import card, share
+from rooms.control import card, presenters, share
 from rooms.control.schemas import (
     CardQuery,
     CreateRoom,
@@ -17,8 +17,9 @@ from rooms.control.schemas import (
     RoomList,
     RoomPreview,
 )
-from rooms.control.service import ROOMS
-from rooms.control.store import ROOM_ID, Meta, RoomStore, checked_id
+from rooms.control.service import ROOMS, RoomsService
+from rooms.control.state import Meta
+from rooms.control.store import ROOM_ID, RoomStore, checked_id
 from server.api import Api, Ctx
 from server.errors import Forbidden, NotFound
 from server.graph.store import Graph
@@ -26,8 +27,12 @@ from server.graph.store import Graph
 api = Api("rooms")
 
 
+def service(ctx: Ctx) -> RoomsService:
+    return ROOMS.of(ctx.request)
+
+
 def store(ctx: Ctx) -> RoomStore:
-    return ROOMS.of(ctx.request).store
+    return service(ctx).store
 
 
 def graph(ctx: Ctx) -> Graph:
@@ -51,7 +56,7 @@ async def create_room(ctx: Ctx, body: CreateRoom) -> Room:
     meta = await s.create(
         ctx.user, body.title, body.description, body.language, body.policy(), when
     )
-    return await s.room(meta)
+    return await service(ctx).room(meta)
 
 
 @api.get("/v1/rooms")
@@ -64,19 +69,21 @@ async def list_rooms(ctx: Ctx, query: ListQuery) -> RoomList:
     hosts = sorted({m.host for m in metas} - {ctx.user})
     blocked = await asyncio.gather(*(g.is_blocked_between(h, ctx.user) for h in hosts))
     hidden = {h for h, b in zip(hosts, blocked, strict=True) if b}
-    return RoomList(rooms=await s.rooms([m for m in metas if m.host not in hidden]))
+    return RoomList(rooms=await service(ctx).rooms([m for m in metas if m.host not in hidden]))
 
 
 @api.get("/v1/rooms/{room_id}")
 async def get_room(ctx: Ctx, room_id: str) -> Room:
     """One room."""
-    return await store(ctx).room(await visible(ctx, room_id))
+    return await service(ctx).room(await visible(ctx, room_id))
 
 
 @api.get("/v1/rooms/{room_id}/preview", auth=False)
 async def preview_room(ctx: Ctx, room_id: str) -> RoomPreview:
     """Public metadata of a room for link previews (no token needed)."""
-    return await store(ctx).preview(checked_id(room_id))
+    s = store(ctx)
+    meta = await s.require(checked_id(room_id))
+    return presenters.preview(meta, (await s.counts([meta.id]))[0])
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -122,26 +129,26 @@ async def edit_room(ctx: Ctx, room_id: str, body: EditRoom) -> Room:
         changes["title"] = changes["title"].strip()
     if body.scheduled_for is not None:
         changes["scheduled_for"] = body.scheduled_for.timestamp()
-    s = store(ctx)
-    return await s.room(await s.edit(checked_id(room_id), ctx.user, changes))
+    meta = await store(ctx).edit(checked_id(room_id), ctx.user, changes)
+    return await service(ctx).room(meta)
 
 
 @api.post("/v1/rooms/{room_id}/start")
 async def start_room(ctx: Ctx, room_id: str) -> Room:
     """Start a scheduled room now (host only)."""
-    s = store(ctx)
-    return await s.room(await s.start(checked_id(room_id), ctx.user))
+    meta = await store(ctx).start(checked_id(room_id), ctx.user)
+    return await service(ctx).room(meta)
 
 
 @api.post("/v1/rooms/{room_id}/cancel")
 async def cancel_room(ctx: Ctx, room_id: str) -> Room:
     """Cancel a scheduled room (host only)."""
-    s = store(ctx)
-    return await s.room(await s.cancel(checked_id(room_id), ctx.user))
+    meta = await store(ctx).cancel(checked_id(room_id), ctx.user)
+    return await service(ctx).room(meta)
 
 
 @api.post("/v1/rooms/{room_id}/end")
 async def end_room(ctx: Ctx, room_id: str) -> Room:
     """End a live room for everyone (host only)."""
-    s = store(ctx)
-    return await s.room(await s.end_by_host(checked_id(room_id), ctx.user))
+    meta = await store(ctx).end_by_host(checked_id(room_id), ctx.user)
+    return await service(ctx).room(meta)

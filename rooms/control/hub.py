@@ -1,9 +1,9 @@
 """Room events: one pub/sub channel per room, one subscriber per process for all local rooms.
 
-An event is a server -> client message (``{"type": ...}``). On the channel it travels in an
-envelope ``{"to": user_id | null, "event": {...}}``; ``to`` addresses one participant
-(``invite.received``, ``removed``). Types starting with ``_`` are for the server processes
-only and never reach a client.
+An event (``rooms.control.events``) travels on its room's channel in an envelope
+``{"to": user_id | null, "event": {...}}``; ``to`` addresses one participant
+(``invite.received``, ``removed``, ``actions``). The hub reads each one back into its model
+once per process and hands it, with its encoded text, to the room's local sockets.
 
 State changes publish their events inside the same MULTI/EXEC as the writes, so every
 process sees events in commit order.
@@ -22,6 +22,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from rooms.control.events import EVENT, Event, ServerEvent, encode
 from server import metrics
 from server.background import check_cancelled, stop
 from server.store import REDIS_DOWN, Keys, budget_left
@@ -33,47 +34,22 @@ def channel(keys: Keys, room_id: str) -> str:
     return keys("room", "{" + room_id + "}", "events")
 
 
-def encode(value: Any) -> str:
-    """JSON text that can always go on the wire: UTF-8 where possible; ``\\u`` escapes when
-    ``value`` holds a string that UTF-8 cannot encode (a lone surrogate)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if not text.isascii() and not _utf8(text):
-        text = json.dumps(value, separators=(",", ":"))
-    return text
+def envelope(event: Event, to: str | None = None) -> str:
+    return encode({"to": to, "event": event.wire()})
 
 
-def is_text(value: Any) -> bool:
-    """Whether every string in a JSON value is Unicode text (no lone surrogates)."""
-    try:
-        return _utf8(json.dumps(value, ensure_ascii=False))
-    except RecursionError:
-        return False
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def envelope(event: dict[str, Any], to: str | None = None) -> str:
-    return encode({"to": to, "event": event})
-
-
-async def publish(redis: Redis, keys: Keys, room_id: str, event: dict[str, Any]) -> None:
+async def publish(redis: Redis, keys: Keys, room_id: str, event: Event | dict[str, Any]) -> None:
     """Send ``event`` to every participant of the room, on every server process.
 
     For events that change no state (``speaking``, ``reaction``). Events that go with a
-    state change are queued on the transaction instead (``queue``).
+    state change are queued on the transaction instead (``queue``). The media relay hands
+    its events over as wire data: they are checked against their model here.
     """
-    await redis.publish(channel(keys, room_id), envelope(event))
+    typed = event if isinstance(event, Event) else EVENT.validate_python(event)
+    await redis.publish(channel(keys, room_id), envelope(typed))
 
 
-def queue(
-    pipe: Pipeline, keys: Keys, room_id: str, event: dict[str, Any], to: str | None = None
-) -> None:
+def queue(pipe: Pipeline, keys: Keys, room_id: str, event: Event, to: str | None = None) -> None:
     """Publish ``event`` as part of a MULTI/EXEC transaction."""
     pipe.publish(channel(keys, room_id), envelope(event, to))
 
@@ -84,7 +60,7 @@ class Listener(Protocol):
     room_id: str
     user_id: str
 
-    def on_event(self, event: dict[str, Any], text: str) -> None:
+    def on_event(self, event: ServerEvent, text: str) -> None:
         """Called for each event addressed to this participant (must not block)."""
 
     def send_ready(self, text: str) -> None:
@@ -106,7 +82,7 @@ class Hub:
         self,
         redis: Redis,
         keys: Keys,
-        on_room_event: Callable[[str, dict[str, Any]], None],
+        on_room_event: Callable[[str, ServerEvent], None],
         on_recovered: Callable[[], None],
         control_channel: str,
     ) -> None:
@@ -253,9 +229,9 @@ class Hub:
         if room is None:
             return
         data = json.loads(msg["data"])
-        event, to = data["event"], data.get("to")
+        event, to = EVENT.validate_python(data["event"]), data.get("to")
         self.on_room_event(room, event)
-        text = encode(event)
+        text = encode(data["event"])
         for listener in list(self.rooms.get(room, ())):
             if to is None or listener.user_id == to:
                 listener.on_event(event, text)

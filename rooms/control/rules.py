@@ -9,8 +9,10 @@ refusal: callers apply a ``Change`` only after the rule returned it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
+
+from server.errors import Forbidden
 
 
 class Role(StrEnum):
@@ -33,13 +35,15 @@ STAGE = frozenset({Role.HOST, Role.COHOST, Role.SPEAKER})
 REACTIONS = ("👏", "❤️", "😂", "💯", "🔥", "🙌", "👋", "😮", "😢", "✋")
 
 
-class Refused(Exception):
-    """An action the sender's current role does not allow; nothing was changed."""
+class Refused(Forbidden):
+    """An action the sender's current role does not allow; nothing was changed.
+
+    A domain error (``server.errors``): the room socket answers it with an ``error`` event,
+    HTTP (a refused join) with 403.
+    """
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
 @dataclass(frozen=True)
@@ -308,48 +312,3 @@ def successor(stage_members: Iterable[Member]) -> Member | None:
     if not cohosts:
         return None
     return replace(cohosts[0], role=Role.HOST)
-
-
-@dataclass
-class Roster:
-    """A whole room in memory: for property tests and anyone who wants to reason about it."""
-
-    caps: Caps
-    policy: SpeakerPolicy = SpeakerPolicy.ANYONE_CAN_REQUEST
-    members: dict[str, Member] = field(default_factory=dict)
-    removed: set[str] = field(default_factory=set)
-    live: bool = True
-
-    def stage(self) -> dict[str, Role]:
-        return {u: m.role for u, m in self.members.items() if m.on_stage}
-
-    def situation(self, actor: str, target: str | None, now: float) -> Situation:
-        return Situation(
-            actor=self.members[actor],
-            target=self.members.get(target) if target is not None else None,
-            stage=self.stage(),
-            caps=self.caps,
-            policy=self.policy,
-            now=now,
-        )
-
-    def apply(self, change: Change) -> None:
-        for m in change.updates:
-            self.members[m.user_id] = m
-        if change.removed is not None:
-            self.members.pop(change.removed, None)
-            self.removed.add(change.removed)
-        if change.ended:
-            self.live = False
-            self.members.clear()
-
-    def leave(self, user_id: str) -> None:
-        """``user_id`` is gone for good (grace period over); the host's place passes on."""
-        gone = self.members.pop(user_id, None)
-        if gone is None or gone.role is not Role.HOST:
-            return
-        heir = successor(self.members.values())
-        if heir is None:
-            self.apply(Change(ended=True))
-        else:
-            self.members[heir.user_id] = heir

@@ -1,18 +1,16 @@
-"""Wire shapes: HTTP bodies and answers, and every client WebSocket message."""
+"""HTTP bodies and answers of the rooms API (the socket's messages: ``messages``, ``events``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, BaseModel, Field
 
-from rooms.control.rules import REACTIONS, SpeakerPolicy
+from rooms.control.rules import SpeakerPolicy
 
 RoomState = Literal["scheduled", "live", "ended"]
 EndedReason = Literal["ended_by_host", "host_left", "cancelled", "not_started"]
-# A user id as in server.auth.USER_ID.
-UserId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Title = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
 Description = Annotated[str, Field(max_length=500)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
@@ -91,88 +89,3 @@ class RoomPreview(BaseModel):
     speaker_count: int
     started_at: datetime | None
     scheduled_for: datetime | None
-
-
-# ---- WebSocket: client -> server ----
-
-
-class ClientMessage(BaseModel):
-    # Echoed in the error that answers this message.
-    ref: Annotated[str, Field(max_length=64)] | None = None
-
-
-class Bare(ClientMessage):
-    type: Literal[
-        "hand.raise",
-        "hand.lower",
-        "invite.accept",
-        "invite.decline",
-        "role.step_down",
-        "unmute",
-        "room.end",
-        "ping",
-    ]
-
-
-class Targeted(ClientMessage):
-    type: Literal[
-        "hand.accept",
-        "hand.dismiss",
-        "invite.send",
-        "role.cohost",
-        "role.demote",
-        "remove",
-    ]
-    user_id: UserId
-
-
-class Mute(ClientMessage):
-    type: Literal["mute"]
-    user_id: UserId | None = None  # absent: mute yourself
-
-
-class React(ClientMessage):
-    type: Literal["react"]
-    emoji: Annotated[str, Field(max_length=16)]
-
-    @model_validator(mode="after")
-    def known_emoji(self) -> React:
-        if self.emoji not in REACTIONS:
-            raise ValueError(f"emoji must be one of {' '.join(REACTIONS)}")
-        return self
-
-
-Sdp = Annotated[str, Field(min_length=1, max_length=32_000)]
-
-
-class RtcDescription(ClientMessage):
-    type: Literal["rtc.offer", "rtc.answer"]
-    sdp: Sdp
-
-
-class IceCandidate(BaseModel):
-    candidate: Annotated[str, Field(max_length=1024)]
-    sdpMid: Annotated[str, Field(max_length=64)] | None = None
-    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
-
-
-class RtcIce(ClientMessage):
-    type: Literal["rtc.ice"]
-    candidate: IceCandidate | None  # null: end of candidates
-
-
-Message = Annotated[
-    Bare | Targeted | Mute | React | RtcDescription | RtcIce, Field(discriminator="type")
-]
-MESSAGE = TypeAdapter[Message](Message)
-
-CLIENT_TYPES: tuple[str, ...] = tuple(
-    t
-    for model in (Bare, Targeted, Mute, React, RtcDescription, RtcIce)
-    for t in model.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
-)
-
-
-def wire(message: BaseModel) -> dict[str, Any]:
-    """A client message as the relay receives it (``rtc.*``): JSON-ready, without ``ref``."""
-    return message.model_dump(mode="json", exclude={"ref"})

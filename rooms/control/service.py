@@ -7,9 +7,12 @@ from typing import Any, Protocol
 
 import structlog
 
-from rooms.control import hub
+from rooms.control import presenters
+from rooms.control.events import RoomEnded, RoomUpdated, ServerEvent, encode
 from rooms.control.hub import Hub
 from rooms.control.presence import Presence
+from rooms.control.schemas import Room
+from rooms.control.state import Meta
 from rooms.control.store import RoomStore
 from rooms.media.nodes import RoomNodes, room_ws_url
 from rooms.media.port import MediaService
@@ -44,19 +47,15 @@ class RoomsService:
         self.media = media
         # Unique per process run: a restarted process is a new node whose old sockets are gone.
         self.node = platform.node.id
-        self.store = RoomStore(self.redis, self.keys, self.settings, self.ws_url)
+        self.store = RoomStore(self.redis, self.keys, self.settings, self.clock, self.ws_url)
         control = self.keys("rooms", "node", self.node)
         self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
-        self.presence = Presence(self.store, self.settings, self.node)
+        self.presence = Presence(self.store, platform.nodes, self.settings)
         self.room_nodes = RoomNodes(self.redis, self.keys)
         self.local: set[str] = set()  # "room|user|conn" of this process's sockets
         self._counts: dict[str, tuple[int, int]] = {}
         self._unsettled = False  # a socket closed while Redis was unreachable
         self._tasks: set[asyncio.Task[Any]] = set()
-
-    async def publish(self, room_id: str, event: dict[str, Any]) -> None:
-        """``PublishEvent`` for the relay: ``event`` to every participant of the room."""
-        await hub.publish(self.redis, self.keys, room_id, event)
 
     async def ws_url(self, room_id: str, state: str) -> str:
         """Where to open the room's socket: for a live room, the node serving its media (or
@@ -66,9 +65,20 @@ class RoomsService:
             return await self.room_nodes.ws_url(room_id, own)
         return room_ws_url(self.settings.public_base_url, room_id)
 
-    def _on_room_event(self, room_id: str, event: dict[str, Any]) -> None:
+    async def room(self, meta: Meta, counts: tuple[int, int] | None = None) -> Room:
+        """The room as clients see it."""
+        if counts is None:
+            counts = (await self.store.counts([meta.id]))[0]
+        ws_url = await self.ws_url(meta.id, meta.state)
+        return presenters.room(meta, counts, self.settings.public_base_url, ws_url)
+
+    async def rooms(self, metas: list[Meta]) -> list[Room]:
+        counts = await self.store.counts(m.id for m in metas)
+        return [await self.room(m, c) for m, c in zip(metas, counts, strict=True)]
+
+    def _on_room_event(self, room_id: str, event: ServerEvent) -> None:
         media = self.media
-        if event["type"] == "room.ended" and media is not None:
+        if isinstance(event, RoomEnded) and media is not None:
             self._spawn(media.end_room(room_id))
 
     def _resync(self) -> None:
@@ -107,7 +117,6 @@ class RoomsService:
             self._unsettled = True
 
     async def tick(self) -> None:
-        now = self.clock.now()
         await self.presence.tick()
         if self._unsettled:
             # Every participant listed on this node without a local socket gets its grace
@@ -118,7 +127,7 @@ class RoomsService:
             except BaseException:
                 self._unsettled = True
                 raise
-        for room_id in await self.store.cancel_overdue(now):
+        for room_id in await self.store.cancel_overdue(self.node, self.presence.lease):
             log.info("rooms.schedule_expired", room=room_id)
         await self.refresh_counts()
 
@@ -136,8 +145,7 @@ class RoomsService:
             meta = await self.store.meta(room_id)
             if meta is None or meta.state != "live":
                 continue
-            room = await self.store.room(meta, c)
-            text = hub.encode({"type": "room.updated", "room": room.model_dump(mode="json")})
+            text = encode(RoomUpdated(room=await self.room(meta, c)))
             for listener in list(self.hub.rooms.get(room_id, ())):
                 listener.send_ready(text)
         for gone in set(self._counts) - set(room_ids):

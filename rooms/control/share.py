@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rooms.control.store import ROOM_ID, Meta, RoomStore
+from rooms.control.state import Meta
+from rooms.control.store import ROOM_ID, RoomStore
 from server import links
 from server.unfurl import Image, PageMeta
 

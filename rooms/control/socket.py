@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -18,20 +17,32 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from rooms.control import hub, rules
-from rooms.control.hub import encode
+from rooms.control import actions, hub, messages, presenters, rules
+from rooms.control.events import (
+    Error,
+    Event,
+    ParticipantUpdated,
+    Pong,
+    Reaction,
+    Removed,
+    Replaced,
+    RoomEnded,
+    ServerEvent,
+    Welcome,
+    encode,
+)
+from rooms.control.messages import Message, Mute, React, RtcDescription, RtcIce, Targeted, wire
 from rooms.control.rules import Refused
-from rooms.control.schemas import MESSAGE, Mute, React, RtcDescription, RtcIce, Targeted, wire
 from rooms.control.service import ROOMS, RoomsService
-from rooms.control.store import Record, checked_id
+from rooms.control.state import Meta, Record
+from rooms.control.store import checked_id
 from rooms.media.port import MediaService
 from server import metrics
 from server.background import check_cancelled, stop
-from server.errors import DomainError, Forbidden, ServiceUnavailable
+from server.errors import DomainError, Forbidden, ServiceUnavailable, ValidationFailed
 from server.store import REDIS_DOWN, request_budget
 from server.ws import authenticate_ws, refuse
 
@@ -46,6 +57,7 @@ CLOSE_SLOW = 1013  # the client did not read its messages fast enough
 CLOSE_REMOVED = 4403
 CLOSE_REPLACED = 4409  # the same user connected again elsewhere
 CONNECTED = WebSocketState.CONNECTED
+PONG = encode(Pong())
 
 
 @dataclass(frozen=True)
@@ -94,7 +106,7 @@ class Connection:
         self.entry = f"{room_id}|{user_id}|{self.conn_id}"
         self.ready = False
         self.ended_by: str | None = None  # removed, ended, replaced
-        self._early: list[tuple[dict[str, Any], str]] = []
+        self._early: list[tuple[ServerEvent, str]] = []
         self._out: deque[str | Close] = deque()
         self._wake = asyncio.Event()
         self._closing = False
@@ -109,27 +121,24 @@ class Connection:
 
     # ---- outgoing ----
 
-    def on_event(self, event: dict[str, Any], text: str) -> None:
+    def on_event(self, event: ServerEvent, text: str) -> None:
         """A room event from the hub (the hub's task: never blocks)."""
         if not self.ready:
             self._early.append((event, text))  # sent after the welcome
             return
-        kind = event["type"]
-        if kind == "_replaced":
-            if event["conn"] == self.conn_id:
+        if isinstance(event, Replaced):
+            if event.conn == self.conn_id:
                 self.ended_by = "replaced"
                 self.close(CLOSE_REPLACED, "replaced by a newer connection")
             return
-        if kind.startswith("_"):
-            return
         self.send_text(text)
-        if kind == "participant.updated" and event["participant"]["user_id"] == self.user_id:
-            p = event["participant"]
-            self.set_publishing(p["role"] in rules.STAGE and not p["muted"])
-        elif kind == "removed":
+        if isinstance(event, ParticipantUpdated) and event.participant.user_id == self.user_id:
+            p = event.participant
+            self.set_publishing(p.role in rules.STAGE and not p.muted)
+        elif isinstance(event, Removed):
             self.ended_by = "removed"
             self.close(CLOSE_REMOVED, "removed from the room")
-        elif kind == "room.ended":
+        elif isinstance(event, RoomEnded):
             self.ended_by = "ended"
             self.close(CLOSE_ENDED, "the room ended")
 
@@ -148,14 +157,11 @@ class Connection:
         self._wake.set()
 
     async def send(self, message: dict[str, Any]) -> None:
-        """``SendJson`` for the media relay: safe from any task."""
+        """``SendJson`` for the media relay (events built with their models): any task."""
         self.send_text(encode(message))
 
-    def error(self, code: str, message: str, ref: str | None = None) -> None:
-        body: dict[str, Any] = {"type": "error", "code": code, "message": message}
-        if ref is not None:
-            body["ref"] = ref
-        self.send_text(encode(body))
+    def send_event(self, event: Event) -> None:
+        self.send_text(encode(event))
 
     def close(self, code: int, reason: str) -> None:
         if self._closing:
@@ -245,7 +251,8 @@ class Connection:
                 continue
             text = msg.get("text")
             if text is None:
-                self.error("invalid_message", "send JSON in text frames")
+                binary = ValidationFailed("send JSON in text frames", code="invalid_message")
+                self.send_event(self.answer(binary, None))
                 continue
             await self.handle(text)
 
@@ -255,8 +262,8 @@ class Connection:
             self.close(CLOSE_TOO_BIG, "message too large")
             return
         try:
-            data, bad = decode(text), None
-        except Invalid as exc:
+            data, bad = messages.parse(text), None
+        except DomainError as exc:
             data, bad = None, exc
         ref = data.get("ref") if isinstance(data, dict) else None
         ref = ref[:64] if isinstance(ref, str) else None
@@ -264,29 +271,26 @@ class Connection:
             with request_budget(settings.redis_request_timeout):
                 # Every message counts, malformed ones too.
                 await self.svc.limiter.hit(settings.rate_ws_message, "room_ws", self.user_id)
-                if bad is not None:
-                    raise bad
-                try:
-                    message = MESSAGE.validate_python(data)
-                except ValidationError as exc:
-                    raise Invalid(*invalid(exc)) from None
+                message = checked(data, bad)
                 metrics.WS_MESSAGES.labels(message.type).inc()
                 await self.dispatch(message)
-        except Invalid as exc:
-            metrics.WS_MESSAGES.labels("invalid").inc()
-            self.error(exc.code, exc.message, ref)
-        except (Refused, DomainError) as exc:
-            self.error(exc.code, exc.message, ref)
-        except (TimeoutError, *REDIS_DOWN):
-            self.error("store_unavailable", "the data store is unreachable; retry shortly", ref)
-        except Exception:
-            log.exception("rooms.ws.message_failed", room=self.room_id, user=self.user_id)
-            self.error("internal", "the server could not handle this message", ref)
+        except Exception as exc:
+            self.send_event(self.answer(exc, ref))
 
-    async def dispatch(self, message: Any) -> None:
+    def answer(self, exc: Exception, ref: str | None) -> Error:
+        """The one mapping of a failed message to the ``error`` event that answers it."""
+        if isinstance(exc, DomainError):
+            return Error(code=exc.code, message=exc.message, ref=ref)
+        if isinstance(exc, (TimeoutError, *REDIS_DOWN)):
+            message = "the data store is unreachable; retry shortly"
+            return Error(code="store_unavailable", message=message, ref=ref)
+        log.error("rooms.ws.message_failed", room=self.room_id, user=self.user_id, exc_info=exc)
+        return Error(code="internal", message="the server could not handle this message", ref=ref)
+
+    async def dispatch(self, message: Message) -> None:
         kind = message.type
         if kind == "ping":
-            self.send_text('{"type":"pong"}')
+            self.send_text(PONG)
         elif isinstance(message, RtcDescription | RtcIce):
             media = self.media
             if media is None:
@@ -297,7 +301,7 @@ class Connection:
             s = self.svc
             await s.limiter.hit(s.settings.rate_room_reaction, "room_react", self.user_id)
             await s.store.present(self.room_id, self.user_id)
-            event = {"type": "reaction", "user_id": self.user_id, "emoji": message.emoji}
+            event = Reaction(user_id=self.user_id, emoji=message.emoji)
             await hub.publish(s.redis, s.keys, self.room_id, event)
         else:
             target: str | None = None
@@ -355,59 +359,47 @@ class Connection:
             await ws.close(self._final.code, self._final.reason)
 
 
-class Invalid(Exception):
-    """A frame that is not a valid message, with its error code and explanation."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def decode(text: str) -> Any:
-    """The JSON value of a text frame; raises ``Invalid`` for anything else."""
+def checked(data: Any, bad: DomainError | None) -> Message:
+    """The validated message of a frame (``bad``: why the frame is not even JSON)."""
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise Invalid("malformed_json", "the message is not valid JSON") from None
-    # JSON can escape a lone UTF-16 surrogate ("\\ud800"): that is not text, and nothing
-    # holding it could be stored, published or sent back.
-    if "\\u" in text and not hub.is_text(data):
-        raise Invalid("invalid_message", "strings must be Unicode text (no lone surrogates)")
-    return data
-
-
-def invalid(exc: ValidationError) -> tuple[str, str]:
-    """A stable code and a short explanation for a message that fails the schema."""
-    errors = exc.errors()
-    if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in errors):
-        if any(e["type"] == "union_tag_not_found" for e in errors):
-            return "invalid_message", 'a message needs a "type"'
-        return "unknown_type", "unknown message type"
-    if any(e["type"] == "model_type" and not e["loc"] for e in errors):
-        return "invalid_message", "a message is a JSON object"
-    parts = [f"{'.'.join(str(x) for x in e['loc'][1:]) or 'message'}: {e['msg']}" for e in errors]
-    return "invalid_message", "; ".join(parts[:3])
+        if bad is not None:
+            raise bad
+        return messages.validate(data)
+    except DomainError:
+        metrics.WS_MESSAGES.labels("invalid").inc()
+        raise
 
 
 async def welcome(svc: RoomsService, room_id: str, user: str) -> tuple[str, Record | None]:
     """The welcome message, encoded, and the user's own record (a function of its own, so
     that the snapshot is not kept alive for the whole connection by the handler's frame)."""
-    room = await svc.store.room(await svc.store.require(room_id))
+    meta = await svc.store.require(room_id)
     participants = await svc.store.snapshot(room_id, user)
     me = next((p for p in participants if p.user_id == user), None)
+    if meta.state != "live":
+        me = None
     text = encode(
-        {
-            "type": "welcome",
-            "protocol": PROTOCOL,
-            "you": user,
-            "room": room.model_dump(mode="json"),
-            "participants": [p.public() for p in participants],
-            "ice_servers": svc.settings.ice_servers,
-            "reactions": list(rules.REACTIONS),
-        }
+        Welcome(
+            protocol=PROTOCOL,
+            you=user,
+            room=await svc.room(meta),
+            participants=[presenters.participant(p) for p in participants],
+            ice_servers=svc.settings.ice_servers,
+            reactions=list(rules.REACTIONS),
+            actions=presenters.actions(actions_of(svc, meta, me, participants)),
+        )
     )
-    return text, me if room.state == "live" else None
+    return text, me
+
+
+def actions_of(
+    svc: RoomsService, meta: Meta, me: Record | None, participants: list[Record]
+) -> actions.Allowed:
+    """What the user may do, as of the snapshot (events bring every later change)."""
+    if me is None:
+        return actions.NOTHING
+    stage = {p.user_id: p.member.role for p in participants if p.member.on_stage}
+    return actions.allowed(me.member, stage, svc.store.caps, meta.speaker_policy)
 
 
 async def room_socket(ws: WebSocket) -> None:

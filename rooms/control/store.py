@@ -1,4 +1,5 @@
-"""Rooms in Redis: metadata, participants, indexes, and every state change as a transaction.
+"""Rooms in Redis: metadata, participants and indexes; every change one transaction with
+its events.
 
 Layout (``{id}`` is a hash tag, so one room's keys share a cluster slot):
 
@@ -7,39 +8,59 @@ Layout (``{id}`` is a hash tag, so one room's keys share a cluster slot):
 * ``room:{id}:members``  zset user -> joined_at (everyone present or within a grace period)
 * ``room:{id}:stage``    hash user -> role, for everyone on stage (counts and caps)
 * ``room:{id}:flags``    set of listeners with a raised hand or a pending invitation
+* ``room:{id}:invited``  set of listeners with a pending invitation
 * ``room:{id}:removed``  set of removed users (never readmitted)
 * ``rooms:live`` / ``rooms:scheduled`` zsets for discovery, ``rooms:by_host:<user>``
-* ``rooms:deadlines``    zset ``room|user|conn`` -> when a disconnected participant's grace ends
+* ``rooms:grace``        lease table (``server.leases``): ``room|user|conn`` -> when a
+  disconnected participant's grace period ends
+* ``rooms:overdue``      lease table: scheduled room -> when it is cancelled if not started
+* ``rooms:node:<node>:conns`` set of ``room|user|conn`` connected through that node
 
-A change reads with WATCH, asks ``rooms.control.rules`` whether it is allowed, then writes and
-publishes its events in one MULTI/EXEC; a concurrent change makes EXEC fail and the whole
-decision is taken again on fresh data, so two processes can never exceed a cap.
+Every change is a ``rooms.control.reducer`` change run in one transaction
+(``server.transactions``): the store WATCHes and reads the part of the room the change
+needs, the reducer gives the new state and its events, and the store writes what changed
+(records, and every index that follows them) and publishes the events in the same
+MULTI/EXEC. A concurrent write makes EXEC fail and the change is decided again on fresh
+data, so two processes can never exceed a cap, and every process sees events in commit
+order.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from rooms.control import hub, rules
-from rooms.control.rules import Caps, Change, Member, Refused, Role, SpeakerPolicy
-from rooms.control.schemas import Room, RoomPreview
-from server import links
-from server.errors import Conflict, Forbidden, NotFound
+from rooms.control.reducer import (
+    Act,
+    CancelOverdue,
+    Close,
+    Create,
+    Disconnect,
+    Edit,
+    Env,
+    Expire,
+    Join,
+    Outcome,
+    RoomChange,
+    Start,
+    Terms,
+)
+from rooms.control.rules import Caps, Refused, Role, SpeakerPolicy
+from rooms.control.state import Meta, Record, RoomState
+from server.clock import Clock
+from server.errors import NotFound
+from server.leases import LeaseTable, ms
 from server.settings import Settings
 from server.store import Keys
+from server.transactions import Writes, transact
 
-SCHEDULE_HORIZON_SECONDS = 90 * 24 * 3600
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WsUrl = Callable[[str, str], Awaitable[str]]  # (room id, state) -> ws_url
 
@@ -51,103 +72,13 @@ def checked_id(room_id: str) -> str:
     return room_id
 
 
-def ts(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value else None
+def entry(room_id: str, user_id: str, conn: str) -> str:
+    """A connection in the grace and node lists."""
+    return f"{room_id}|{user_id}|{conn}"
 
 
-@dataclass(frozen=True)
-class Meta:
-    id: str
-    title: str
-    description: str
-    language: str
-    host: str
-    speaker_policy: SpeakerPolicy
-    state: str
-    created_at: float
-    scheduled_for: float = 0.0
-    started_at: float = 0.0
-    ended_at: float = 0.0
-    ended_reason: str = ""
-
-    def to_hash(self) -> dict[Any, Any]:
-        return {k: str(v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_hash(cls, raw: Mapping[Any, Any]) -> Meta:
-        h = {str(k): str(v) for k, v in raw.items()}
-        return cls(
-            id=h["id"],
-            title=h["title"],
-            description=h["description"],
-            language=h["language"],
-            host=h["host"],
-            speaker_policy=SpeakerPolicy(h["speaker_policy"]),
-            state=h["state"],
-            created_at=float(h["created_at"]),
-            scheduled_for=float(h.get("scheduled_for") or 0),
-            started_at=float(h.get("started_at") or 0),
-            ended_at=float(h.get("ended_at") or 0),
-            ended_reason=h.get("ended_reason", ""),
-        )
-
-
-@dataclass(frozen=True)
-class Record:
-    """A participant as stored: the rules' Member plus where their socket is."""
-
-    member: Member
-    connected: bool = False
-    conn: str = ""  # id of the participant's current connection
-    node: str = ""
-    joined_at: float = 0.0
-
-    @property
-    def user_id(self) -> str:
-        return self.member.user_id
-
-    def dumps(self) -> str:
-        m = self.member
-        return json.dumps(
-            {
-                "user_id": m.user_id,
-                "role": m.role.value,
-                "muted": m.muted,
-                "hand_raised": m.hand_raised,
-                "invited": m.invited,
-                "since": m.since,
-                "connected": self.connected,
-                "conn": self.conn,
-                "node": self.node,
-                "joined_at": self.joined_at,
-            }
-        )
-
-    @classmethod
-    def loads(cls, raw: str | bytes) -> Record:
-        d = json.loads(raw)
-        member = Member(
-            user_id=d["user_id"],
-            role=Role(d["role"]),
-            muted=d["muted"],
-            hand_raised=d["hand_raised"],
-            invited=d["invited"],
-            since=d["since"],
-        )
-        return cls(member, d["connected"], d["conn"], d["node"], d["joined_at"])
-
-    def public(self) -> dict[str, Any]:
-        """The participant on the wire (docs/protocol.md); live speaking comes in events."""
-        m = self.member
-        return {
-            "user_id": m.user_id,
-            "role": m.role,  # a str enum: JSON writes its value
-            "muted": m.muted,
-            "hand_raised": m.hand_raised,
-            "invited": m.invited,
-            "speaking": False,
-            "connected": self.connected,
-        }
+def entry_of(room_id: str, rec: Record) -> str:
+    return entry(room_id, rec.user_id, rec.conn)
 
 
 class RoomKeys:
@@ -159,27 +90,42 @@ class RoomKeys:
         self.members = keys("room", self._tag, "members")
         self.stage = keys("room", self._tag, "stage")
         self.flags = keys("room", self._tag, "flags")
+        self.invited = keys("room", self._tag, "invited")
         self.removed = keys("room", self._tag, "removed")
 
     def part(self, user_id: str) -> str:
         return self._keys("room", self._tag, "p", user_id)
 
 
-def deadline_entry(room_id: str, user_id: str, conn: str) -> str:
-    return f"{room_id}|{user_id}|{conn}"
+@dataclass(frozen=True)
+class Reads:
+    """The part of a room a change reads and watches (its metadata always)."""
+
+    users: tuple[str, ...] = ()  # these participants' records
+    stage: bool = False  # everyone on stage and every invited listener too
+    removed: bool = False  # which of ``users`` were removed
+    listeners: bool = False  # the listener count (not watched: it only decides announcements)
+    ws_url: bool = False  # the room socket's URL (for a room.updated)
 
 
 class RoomStore:
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings, ws_url: WsUrl) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, settings: Settings, clock: Clock, ws_url: WsUrl
+    ) -> None:
         self.r = redis
         self.k = keys
         self.settings = settings
+        self.clock = clock
         self.caps = Caps(settings.max_cohosts, settings.max_speakers)
+        s = settings
+        grace = (s.reconnect_grace_seconds, s.host_grace_seconds)
+        limits = (s.room_listener_events_max, s.scheduled_room_expiry_seconds)
+        self.terms = Terms(self.caps, *grace, *limits, s.public_base_url)
         self.ws_url = ws_url
         self.live_index = keys("rooms", "live")
         self.scheduled_index = keys("rooms", "scheduled")
-        self.deadlines = keys("rooms", "deadlines")
-        self._claim = redis.register_script(CLAIM_DUE)
+        self.grace = LeaseTable(redis, keys("rooms", "grace"))
+        self.overdue = LeaseTable(redis, keys("rooms", "overdue"))
 
     def rk(self, room_id: str) -> RoomKeys:
         return RoomKeys(self.k, room_id)
@@ -212,46 +158,6 @@ class RoomStore:
                 p.hlen(rk.stage)
             raw = await p.execute()
         return [(int(raw[i]) - int(raw[i + 1]), int(raw[i + 1])) for i in range(0, len(raw), 2)]
-
-    async def room(self, meta: Meta, counts: tuple[int, int] | None = None) -> Room:
-        if counts is None:
-            counts = (await self.counts([meta.id]))[0]
-        return Room(
-            id=meta.id,
-            title=meta.title,
-            description=meta.description,
-            language=meta.language,
-            host=meta.host,
-            speaker_policy=meta.speaker_policy,
-            state=meta.state,
-            scheduled_for=ts(meta.scheduled_for),
-            started_at=ts(meta.started_at),
-            ended_at=ts(meta.ended_at),
-            ended_reason=meta.ended_reason or None,
-            created_at=ts(meta.created_at),
-            listener_count=counts[0],
-            speaker_count=counts[1],
-            share_url=links.absolute(self.settings.public_base_url, links.room_path(meta.id)),
-            ws_url=await self.ws_url(meta.id, meta.state),
-        )
-
-    async def rooms(self, metas: list[Meta]) -> list[Room]:
-        counts = await self.counts(m.id for m in metas)
-        return [await self.room(m, c) for m, c in zip(metas, counts, strict=True)]
-
-    async def preview(self, room_id: str) -> RoomPreview:
-        meta = await self.require(room_id)
-        listeners, stage = (await self.counts([room_id]))[0]
-        return RoomPreview(
-            id=meta.id,
-            title=meta.title,
-            host=meta.host,
-            state=meta.state,
-            listener_count=listeners,
-            speaker_count=stage,
-            started_at=ts(meta.started_at),
-            scheduled_for=ts(meta.scheduled_for),
-        )
 
     async def metas(self, room_ids: Iterable[str]) -> list[Meta]:
         ids = list(room_ids)
@@ -308,7 +214,7 @@ class RoomStore:
         raw = await self.r.get(self.rk(room_id).part(user_id))
         return Record.loads(raw) if raw else None
 
-    # ---- lifecycle (HTTP) ----
+    # ---- changes: the room (HTTP) ----
 
     async def create(
         self,
@@ -319,430 +225,73 @@ class RoomStore:
         policy: SpeakerPolicy,
         scheduled_for: float | None,
     ) -> Meta:
-        now = time.time()
-        if scheduled_for is not None:
-            check_schedule(scheduled_for, now)
-        meta = Meta(
-            id=secrets.token_urlsafe(12),
-            title=title.strip(),
-            description=description,
-            language=language,
-            host=host,
-            speaker_policy=policy,
-            state="scheduled" if scheduled_for is not None else "live",
-            created_at=now,
-            scheduled_for=scheduled_for or 0.0,
-            started_at=0.0 if scheduled_for is not None else now,
-        )
-        rk = self.rk(meta.id)
-        async with self.r.pipeline(transaction=True) as p:
-            p.hset(rk.meta, mapping=meta.to_hash())
-            if meta.state == "live":
-                self._go_live(p, meta, now)
-            else:
-                p.zadd(self.scheduled_index, {meta.id: meta.scheduled_for})
-                p.zadd(self.by_host(host), {meta.id: meta.scheduled_for})
-            await p.execute()
-        return meta
+        room_id = secrets.token_urlsafe(12)
+        change = Create(room_id, host, title, description, language, policy, scheduled_for)
+        return self._meta_of(await self._apply(room_id, change, Reads()))
 
-    def _go_live(self, p: Pipeline, meta: Meta, now: float) -> None:
-        """The host's place is held from the start: if they never connect, the host grace
-        period runs out like for a host who left."""
-        rk = self.rk(meta.id)
-        host = Record(Member(meta.host, Role.HOST, since=now), joined_at=now, conn="created")
-        self._put(p, rk, host)
-        p.zadd(rk.members, {meta.host: now})
-        p.zadd(self.live_index, {meta.id: now})
-        p.zadd(self.by_host(meta.host), {meta.id: now})
-        p.zrem(self.scheduled_index, meta.id)
-        p.zadd(
-            self.deadlines,
-            {deadline_entry(meta.id, meta.host, host.conn): now + self.settings.host_grace_seconds},
-        )
-
-    async def _host_change(
-        self, room_id: str, user: str, expect: str, apply: Callable[[Pipeline, Meta], None]
-    ) -> Meta:
-        """A host-only HTTP change of a room in state ``expect``, checked and applied atomically."""
-        rk = self.rk(room_id)
-        async with self.r.pipeline(transaction=True) as p:
-            while True:
-                try:
-                    await p.watch(rk.meta)
-                    h = await p.hgetall(rk.meta)
-                    if not h:
-                        raise NotFound("no such room", code="room_not_found")
-                    meta = Meta.from_hash(h)
-                    if meta.host != user:
-                        raise Forbidden("only the host may do that", code="not_host")
-                    if meta.state != expect:
-                        raise Conflict(f"the room is {meta.state}", code=f"room_not_{expect}")
-                    p.multi()
-                    apply(p, meta)
-                    await p.execute()
-                except WatchError:
-                    continue
-                return (await self.meta(room_id)) or meta
-
-    async def edit(self, room_id: str, user: str, changes: dict[str, Any]) -> Meta:
-        if changes.get("scheduled_for") is not None:
-            check_schedule(changes["scheduled_for"], time.time())
-
-        def apply(p: Pipeline, meta: Meta) -> None:
-            fields: dict[Any, Any] = {k: str(v) for k, v in changes.items() if v is not None}
-            if fields:
-                p.hset(self.rk(room_id).meta, mapping=fields)
-            if changes.get("scheduled_for") is not None:
-                p.zadd(self.scheduled_index, {room_id: changes["scheduled_for"]})
-                p.zadd(self.by_host(meta.host), {room_id: changes["scheduled_for"]})
-
-        return await self._host_change(room_id, user, "scheduled", apply)
+    async def edit(self, room_id: str, user: str, changes: dict[str, object]) -> Meta:
+        return self._meta_of(await self._apply(room_id, Edit(user, changes), Reads()))
 
     async def start(self, room_id: str, user: str) -> Meta:
-        def apply(p: Pipeline, meta: Meta) -> None:
-            now = time.time()
-            live: dict[Any, Any] = {"state": "live", "started_at": str(now)}
-            p.hset(self.rk(room_id).meta, mapping=live)
-            self._go_live(p, replace(meta, state="live", started_at=now), now)
-
-        return await self._host_change(room_id, user, "scheduled", apply)
+        return self._meta_of(await self._apply(room_id, Start(user), Reads()))
 
     async def cancel(self, room_id: str, user: str) -> Meta:
-        def apply(p: Pipeline, meta: Meta) -> None:
-            self._end(p, meta, "cancelled")
-
-        meta = await self._host_change(room_id, user, "scheduled", apply)
-        await self._cleanup(room_id)
-        return meta
+        return self._meta_of(await self._apply(room_id, Close(user, "scheduled"), Reads()))
 
     async def end_by_host(self, room_id: str, user: str) -> Meta:
-        def apply(p: Pipeline, meta: Meta) -> None:
-            self._end(p, meta, "ended_by_host")
+        return self._meta_of(await self._apply(room_id, Close(user, "live"), Reads()))
 
-        meta = await self._host_change(room_id, user, "live", apply)
-        await self._cleanup(room_id)
-        return meta
-
-    async def cancel_overdue(self, now: float, limit: int = 100) -> list[str]:
+    async def cancel_overdue(self, holder: str, lease: float, limit: int = 100) -> list[str]:
         """Cancel the scheduled rooms whose host has not started them within
         ``scheduled_room_expiry_seconds`` of their start time (reason ``not_started``).
 
-        Any process may run this at any time: each room is cancelled by one check-and-set
-        transaction, so processes doing it at once cancel it once.
+        Any process may run this at any time: each overdue room is taken by one process
+        (leased, so another one takes it if that process dies) and cancelled by one
+        check-and-set transaction.
         """
-        cutoff = now - self.settings.scheduled_room_expiry_seconds
-        due = await self.r.zrangebyscore(self.scheduled_index, "-inf", cutoff, start=0, num=limit)
-        return [str(r) for r in due if await self._cancel_unstarted(str(r), cutoff)]
+        due = await self.overdue.take_due(holder, lease, limit, self.clock.now())
+        return [room_id for room_id in due if await self._cancel_overdue(room_id)]
 
-    async def _cancel_unstarted(self, room_id: str, cutoff: float) -> bool:
-        rk = self.rk(room_id)
-        async with self.r.pipeline(transaction=True) as p:
-            while True:
-                try:
-                    await p.watch(rk.meta)
-                    h = await p.hgetall(rk.meta)
-                    meta = Meta.from_hash(h) if h else None
-                    pending = meta if meta is not None and meta.state == "scheduled" else None
-                    if pending is not None and pending.scheduled_for > cutoff:
-                        await p.reset()  # the host moved it meanwhile
-                        return False
-                    p.multi()
-                    if pending is not None:
-                        self._end(p, pending, "not_started")
-                        p.expire(rk.meta, self.settings.room_ended_ttl_seconds)
-                    else:  # started, ended or gone: only the index entry was left
-                        p.zrem(self.scheduled_index, room_id)
-                    await p.execute()
-                    return pending is not None
-                except WatchError:
-                    continue
+    async def _cancel_overdue(self, room_id: str) -> bool:
+        outcome = await self._apply(room_id, CancelOverdue(), Reads())
+        meta = outcome.state.meta
+        if meta is not None and meta.state == "scheduled":  # moved: due at its new time
+            await self.overdue.put(room_id, meta.scheduled_for + self.terms.expiry)
+        else:  # cancelled now, or started, ended or gone meanwhile
+            await self.overdue.done(room_id)
+        return bool(outcome.events)
 
-    def _end(self, p: Pipeline, meta: Meta, reason: str) -> None:
-        rk = self.rk(meta.id)
-        ended: dict[Any, Any] = {
-            "state": "ended",
-            "ended_at": str(time.time()),
-            "ended_reason": reason,
-        }
-        p.hset(rk.meta, mapping=ended)
-        p.zrem(self.live_index, meta.id)
-        p.zrem(self.scheduled_index, meta.id)
-        p.zrem(self.by_host(meta.host), meta.id)
-        hub.queue(p, self.k, meta.id, {"type": "room.ended", "reason": reason})
+    @staticmethod
+    def _meta_of(outcome: Outcome) -> Meta:
+        assert outcome.state.meta is not None  # a change that succeeded has a room
+        return outcome.state.meta
 
-    async def _cleanup(self, room_id: str) -> None:
-        """Drop an ended room's participants; keep its metadata readable for a while."""
-        rk = self.rk(room_id)
-        users = [str(u) for u in await self.r.zrange(rk.members, 0, -1)]
-        async with self.r.pipeline(transaction=False) as p:
-            for i in range(0, len(users), 1000):
-                p.delete(*[rk.part(u) for u in users[i : i + 1000]])
-            p.delete(rk.members, rk.stage, rk.flags, rk.removed)
-            p.expire(rk.meta, self.settings.room_ended_ttl_seconds)
-            await p.execute()
-
-    # ---- participants ----
-
-    def _put(self, p: Pipeline, rk: RoomKeys, rec: Record) -> None:
-        """Write a record and keep the stage and flags indexes in step with it."""
-        m = rec.member
-        p.set(rk.part(m.user_id), rec.dumps())
-        if m.on_stage:
-            p.hset(rk.stage, m.user_id, m.role.value)
-        else:
-            p.hdel(rk.stage, m.user_id)
-        if m.role is Role.LISTENER and (m.hand_raised or m.invited):
-            p.sadd(rk.flags, m.user_id)
-        else:
-            p.srem(rk.flags, m.user_id)
-
-    def _drop(self, p: Pipeline, rk: RoomKeys, user_id: str) -> None:
-        p.delete(rk.part(user_id))
-        p.zrem(rk.members, user_id)
-        p.hdel(rk.stage, user_id)
-        p.srem(rk.flags, user_id)
-
-    async def _listeners(self, p: Pipeline, rk: RoomKeys) -> int:
-        members = await p.zcard(rk.members)
-        stage = await p.hlen(rk.stage)
-        return int(members) - int(stage)
-
-    def _announce(self, rec: Record, listeners: int) -> bool:
-        """Listeners' comings and goings are announced only in rooms of modest size."""
-        return rec.member.on_stage or listeners <= self.settings.room_listener_events_max
+    # ---- changes: participants (the socket, grace periods) ----
 
     async def join(self, room_id: str, user_id: str, conn: str, node: str) -> Record:
-        """Admit ``user_id`` over connection ``conn``; raises an DomainError when refused."""
-        rk = self.rk(room_id)
-        async with self.r.pipeline(transaction=True) as p:
-            while True:
-                try:
-                    await p.watch(rk.meta, rk.removed, rk.part(user_id))
-                    h = await p.hgetall(rk.meta)
-                    if not h:
-                        raise NotFound("no such room", code="room_not_found")
-                    meta = Meta.from_hash(h)
-                    if meta.state == "scheduled":
-                        raise Conflict("the room has not started yet", code="room_not_live")
-                    if meta.state == "ended":
-                        raise Conflict("the room has ended", code="room_ended")
-                    removed = bool(await p.sismember(rk.removed, user_id))
-                    raw = await p.get(rk.part(user_id))
-                    old = Record.loads(raw) if raw else None
-                    try:
-                        member = rules.admit(user_id, old.member if old else None, removed=removed)
-                    except Refused as exc:
-                        raise Forbidden(exc.message, code=exc.code) from None
-                    now = time.time()
-                    rec = Record(member, True, conn, node, old.joined_at if old else now)
-                    listeners = await self._listeners(p, rk)
-                    p.multi()
-                    self._put(p, rk, rec)
-                    p.zadd(rk.members, {user_id: rec.joined_at}, nx=True)
-                    p.sadd(self.node_conns(node), deadline_entry(room_id, user_id, conn))
-                    if old is not None:
-                        p.zrem(self.deadlines, deadline_entry(room_id, user_id, old.conn))
-                        if old.connected:  # the same user on a new socket: close the old one
-                            hub.queue(
-                                p, self.k, room_id, {"type": "_replaced", "conn": old.conn}, user_id
-                            )
-                    if self._announce(rec, listeners):
-                        kind = "participant.updated" if old else "participant.joined"
-                        hub.queue(p, self.k, room_id, {"type": kind, "participant": rec.public()})
-                    await p.execute()
-                    return rec
-                except WatchError:
-                    continue
+        """Admit ``user_id`` over connection ``conn``; raises a DomainError when refused."""
+        reads = Reads(users=(user_id,), removed=True, listeners=True)
+        outcome = await self._apply(room_id, Join(user_id, conn, node), reads)
+        return outcome.state.members[user_id]
 
     async def disconnect(self, room_id: str, user_id: str, conn: str, node: str) -> None:
         """The socket ``conn`` closed: keep the participant's place for a grace period."""
-        rk = self.rk(room_id)
-        entry = deadline_entry(room_id, user_id, conn)
-        async with self.r.pipeline(transaction=True) as p:
-            while True:
-                try:
-                    await p.watch(rk.part(user_id))
-                    raw = await p.get(rk.part(user_id))
-                    rec = Record.loads(raw) if raw else None
-                    if rec is None or rec.conn != conn or not rec.connected:
-                        await p.reset()
-                        await self.r.srem(self.node_conns(node), entry)
-                        return
-                    listeners = await self._listeners(p, rk)
-                    is_host = rec.member.role is Role.HOST
-                    s = self.settings
-                    grace = s.host_grace_seconds if is_host else s.reconnect_grace_seconds
-                    rec = replace(rec, connected=False)
-                    p.multi()
-                    p.set(rk.part(user_id), rec.dumps())
-                    p.zadd(self.deadlines, {entry: time.time() + grace})
-                    p.srem(self.node_conns(node), entry)
-                    if self._announce(rec, listeners):
-                        hub.queue(
-                            p,
-                            self.k,
-                            room_id,
-                            {"type": "participant.updated", "participant": rec.public()},
-                        )
-                    await p.execute()
-                    return
-                except WatchError:
-                    continue
+        reads = Reads(users=(user_id,), listeners=True)
+        await self._apply(room_id, Disconnect(user_id, conn), reads)
+        # Gone from this node's list in any case (the room may have ended meanwhile).
+        await self.r.srem(self.node_conns(node), entry(room_id, user_id, conn))
 
     async def expire(self, room_id: str, user_id: str, conn: str) -> None:
-        """A grace period ended: the participant is gone; a host's place passes on or the
-        room ends. Does nothing if they came back meanwhile."""
-        rk = self.rk(room_id)
-        entry = deadline_entry(room_id, user_id, conn)
-        ended = False
-        async with self.r.pipeline(transaction=True) as p:
-            while True:
-                try:
-                    await p.watch(rk.meta, rk.stage, rk.part(user_id))
-                    h = await p.hgetall(rk.meta)
-                    raw = await p.get(rk.part(user_id))
-                    rec = Record.loads(raw) if raw else None
-                    if not h or rec is None or rec.connected or rec.conn != conn:
-                        await p.reset()
-                        await self.r.zrem(self.deadlines, entry)
-                        return
-                    meta = Meta.from_hash(h)
-                    listeners = await self._listeners(p, rk)
-                    heir: Record | None = None
-                    room_event: dict[str, Any] = {}
-                    if rec.member.role is Role.HOST:
-                        heir = await self._heir(p, rk)
-                    if heir is not None:
-                        new_meta = replace(meta, host=heir.user_id)
-                        counts = (listeners, int(await p.hlen(rk.stage)) - 1)
-                        room = await self.room(new_meta, counts)
-                        room_event = {"type": "room.updated", "room": room.model_dump(mode="json")}
-                    p.multi()
-                    self._drop(p, rk, user_id)
-                    p.zrem(self.deadlines, entry)
-                    if self._announce(rec, listeners):
-                        hub.queue(
-                            p,
-                            self.k,
-                            room_id,
-                            {"type": "participant.left", "user_id": user_id, "reason": "left"},
-                        )
-                    if heir is not None:
-                        self._put(p, rk, heir)
-                        p.hset(rk.meta, "host", heir.user_id)
-                        p.zrem(self.by_host(meta.host), room_id)
-                        p.zadd(self.by_host(heir.user_id), {room_id: meta.started_at})
-                        hub.queue(
-                            p,
-                            self.k,
-                            room_id,
-                            {"type": "participant.updated", "participant": heir.public()},
-                        )
-                        hub.queue(p, self.k, room_id, room_event)
-                    elif rec.member.role is Role.HOST and meta.state == "live":
-                        self._end(p, meta, "host_left")
-                        ended = True
-                    await p.execute()
-                    break
-                except WatchError:
-                    continue
-        if ended:
-            await self._cleanup(room_id)
+        """A grace period ended: the participant is gone (unless they came back)."""
+        reads = Reads(users=(user_id,), stage=True, listeners=True, ws_url=True)
+        await self._apply(room_id, Expire(user_id, conn), reads)
+        await self.grace.done(entry(room_id, user_id, conn))
 
-    async def _heir(self, p: Pipeline, rk: RoomKeys) -> Record | None:
-        """The co-host who takes the host's place (``rules.successor``), as a record."""
-        stage = await p.hgetall(rk.stage)
-        cohosts = [rk.part(str(u)) for u, role in stage.items() if role == Role.COHOST.value]
-        records = [Record.loads(x) for x in await p.mget(cohosts) if x] if cohosts else []
-        chosen = rules.successor(r.member for r in records)
-        if chosen is None:
-            return None
-        old = next(r for r in records if r.user_id == chosen.user_id)
-        return replace(old, member=chosen)
-
-    async def act(self, room_id: str, actor_id: str, action: str, target_id: str | None) -> Change:
+    async def act(self, room_id: str, actor_id: str, action: str, target_id: str | None) -> None:
         """Apply a client action under the rules; raises ``Refused`` and changes nothing
         when the sender's current role does not allow it."""
-        rk = self.rk(room_id)
-        async with self.r.pipeline(transaction=True) as p:
-            while True:
-                try:
-                    watched = [rk.meta, rk.stage, rk.part(actor_id)]
-                    if target_id is not None:
-                        watched.append(rk.part(target_id))
-                    await p.watch(*watched)
-                    h = await p.hgetall(rk.meta)
-                    if not h or h.get("state") != "live":
-                        raise Refused("room_not_live", "the room is not live")
-                    meta = Meta.from_hash(h)
-                    raw_actor = await p.get(rk.part(actor_id))
-                    if raw_actor is None:
-                        raise Refused("not_in_room", "you are not in this room")
-                    actor = Record.loads(raw_actor)
-                    target: Record | None = None
-                    if target_id == actor_id:
-                        target = actor
-                    elif target_id is not None:
-                        raw_target = await p.get(rk.part(target_id))
-                        target = Record.loads(raw_target) if raw_target else None
-                    raw_stage = await p.hgetall(rk.stage)
-                    stage = {str(u): Role(str(r)) for u, r in raw_stage.items()}
-                    situation = rules.Situation(
-                        actor=actor.member,
-                        target=target.member if target else None,
-                        stage=stage,
-                        caps=self.caps,
-                        policy=meta.speaker_policy,
-                        now=time.time(),
-                    )
-                    change = rules.decide(action, situation)
-                    if change.empty:
-                        await p.reset()
-                        return change
-                    records = {actor_id: actor}
-                    if target is not None:
-                        records[target.user_id] = target
-                    p.multi()
-                    for member in change.updates:
-                        rec = replace(records[member.user_id], member=member)
-                        self._put(p, rk, rec)
-                        hub.queue(
-                            p,
-                            self.k,
-                            room_id,
-                            {"type": "participant.updated", "participant": rec.public()},
-                        )
-                    if change.invited is not None:
-                        hub.queue(
-                            p,
-                            self.k,
-                            room_id,
-                            {"type": "invite.received", "from_user": actor_id},
-                            change.invited,
-                        )
-                    if change.removed is not None:
-                        self._drop(p, rk, change.removed)
-                        p.sadd(rk.removed, change.removed)
-                        hub.queue(p, self.k, room_id, {"type": "removed"}, change.removed)
-                        hub.queue(
-                            p,
-                            self.k,
-                            room_id,
-                            {
-                                "type": "participant.left",
-                                "user_id": change.removed,
-                                "reason": "removed",
-                            },
-                        )
-                    if change.ended:
-                        self._end(p, meta, "ended_by_host")
-                    await p.execute()
-                    break
-                except WatchError:
-                    continue
-        if change.ended:
-            await self._cleanup(room_id)
-        return change
+        users = (actor_id,) if target_id in (None, actor_id) else (actor_id, target_id)
+        await self._apply(room_id, Act(actor_id, action, target_id), Reads(users, stage=True))
 
     async def present(self, room_id: str, user_id: str) -> Record:
         """The sender's record in a live room (for messages that change nothing)."""
@@ -757,23 +306,146 @@ class RoomStore:
             raise Refused("not_in_room", "you are not in this room")
         return Record.loads(raw)
 
-    # ---- deadlines and nodes ----
+    # ---- one change, one transaction ----
 
-    async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[str]:
-        """Take due deadlines; each is leased (pushed back) so a crash mid-way retries it."""
-        due = await self._claim(keys=[self.deadlines], args=[now, now + lease, limit])
-        return [str(x) for x in due]
+    async def _apply(self, room_id: str, change: RoomChange, reads: Reads) -> Outcome:
+        rk = self.rk(room_id)
+        ws_url = await self.ws_url(room_id, "live") if reads.ws_url else ""
+
+        async def attempt(p: Pipeline) -> tuple[tuple[RoomState, Outcome], Writes | None]:
+            before = await self._read(p, rk, reads)
+            outcome = change.apply(before, Env(self.terms, self.clock.now(), ws_url))
+            if outcome.state is before and not outcome.events:
+                return (before, outcome), None
+            return (before, outcome), partial(self._write, rk=rk, before=before, outcome=outcome)
+
+        before, outcome = await transact(self.r, attempt)
+        was, now = before.meta, outcome.state.meta
+        if now is not None and now.state == "ended" and (was is None or was.state != "ended"):
+            await self._cleanup(room_id)
+        return outcome
+
+    async def _read(self, p: Pipeline, rk: RoomKeys, reads: Reads) -> RoomState:
+        """WATCH and read the part of the room ``reads`` names."""
+        watched = [rk.meta, *map(rk.part, reads.users)]
+        watched += [rk.stage, rk.invited] if reads.stage else []
+        watched += [rk.removed] if reads.removed else []
+        await p.watch(*watched)
+        raw_meta = await p.hgetall(rk.meta)
+        users = list(dict.fromkeys(reads.users))
+        if reads.stage:
+            others = {str(u) for u in await p.hkeys(rk.stage)}
+            others |= {str(u) for u in await p.smembers(rk.invited)}
+            extra = sorted(others - set(users))
+            if extra:
+                await p.watch(*map(rk.part, extra))
+            users += extra
+        raw = await p.mget(list(map(rk.part, users))) if users else []
+        members = {r.user_id: r for r in (Record.loads(x) for x in raw if x)}
+        removed = set()
+        for user_id in reads.users if reads.removed else ():
+            if await p.sismember(rk.removed, user_id):
+                removed.add(user_id)
+        listeners = (await self.counts([rk.room_id]))[0][0] if reads.listeners else 0
+        meta = Meta.from_hash(raw_meta) if raw_meta else None
+        return RoomState(meta, members, frozenset(removed), listeners)
+
+    # ---- writing ----
+
+    def _write(self, p: Pipeline, *, rk: RoomKeys, before: RoomState, outcome: Outcome) -> None:
+        """Write what ``outcome`` changed, and its events, on the MULTI ``p``."""
+        after = outcome.state
+        if after.meta is not None and after.meta != before.meta:
+            self._write_meta(p, before.meta, after.meta)
+        if after.meta is None or after.meta.state != "ended":  # else: _cleanup drops them
+            for user_id, rec in after.members.items():
+                old = before.members.get(user_id)
+                if rec != old:
+                    self._put(p, rk, old, rec)
+            for user_id in before.members.keys() - after.members.keys():
+                self._drop(p, rk, before.members[user_id])
+        added = after.removed - before.removed
+        if added:
+            p.sadd(rk.removed, *added)
+        for event, to in outcome.events:
+            hub.queue(p, self.k, rk.room_id, event, to)
+
+    def _write_meta(self, p: Pipeline, old: Meta | None, new: Meta) -> None:
+        """Write the room's metadata; the discovery indexes and leases follow its state."""
+        room_id = new.id
+        p.hset(self.rk(room_id).meta, mapping=new.to_hash())
+        if old is not None and old.host != new.host:
+            p.zrem(self.by_host(old.host), room_id)
+        if new.state == "live":
+            p.zadd(self.live_index, {room_id: new.started_at})
+            p.zadd(self.by_host(new.host), {room_id: new.started_at})
+            p.zrem(self.scheduled_index, room_id)
+            p.zrem(self.overdue.key, room_id)
+        elif new.state == "scheduled":
+            p.zadd(self.scheduled_index, {room_id: new.scheduled_for})
+            p.zadd(self.by_host(new.host), {room_id: new.scheduled_for})
+            p.zadd(self.overdue.key, {room_id: ms(new.scheduled_for + self.terms.expiry)})
+        else:
+            for index in (self.live_index, self.scheduled_index, self.overdue.key):
+                p.zrem(index, room_id)
+            p.zrem(self.by_host(new.host), room_id)
+
+    def _put(self, p: Pipeline, rk: RoomKeys, old: Record | None, rec: Record) -> None:
+        """Write a record and keep every index that follows it in step."""
+        m, user_id = rec.member, rec.user_id
+        p.set(rk.part(user_id), rec.dumps())
+        if old is None:
+            p.zadd(rk.members, {user_id: rec.joined_at}, nx=True)
+        if m.on_stage:
+            p.hset(rk.stage, user_id, m.role.value)
+        else:
+            p.hdel(rk.stage, user_id)
+        listener = m.role is Role.LISTENER
+        _in_set(p, rk.flags, user_id, listener and (m.hand_raised or m.invited))
+        _in_set(p, rk.invited, user_id, listener and m.invited)
+        self._follow(p, rk.room_id, old, rec)
+
+    def _drop(self, p: Pipeline, rk: RoomKeys, old: Record) -> None:
+        user_id = old.user_id
+        p.delete(rk.part(user_id))
+        p.zrem(rk.members, user_id)
+        p.hdel(rk.stage, user_id)
+        p.srem(rk.flags, user_id)
+        p.srem(rk.invited, user_id)
+        self._follow(p, rk.room_id, old, None)
+
+    def _follow(self, p: Pipeline, room_id: str, old: Record | None, new: Record | None) -> None:
+        """Where a participant's connection is listed: in its node's set while connected
+        (for a dead node's participants), in the grace lease table while not."""
+        if old is not None and new is not None and _where(old) == _where(new):
+            return
+        if old is not None and old.connected:
+            p.srem(self.node_conns(old.node), entry_of(room_id, old))
+        elif old is not None:
+            p.zrem(self.grace.key, entry_of(room_id, old))
+        if new is not None and new.connected:
+            p.sadd(self.node_conns(new.node), entry_of(room_id, new))
+        elif new is not None:
+            p.zadd(self.grace.key, {entry_of(room_id, new): ms(new.grace_until)})
+
+    async def _cleanup(self, room_id: str) -> None:
+        """Drop an ended room's participants; keep its metadata readable for a while."""
+        rk = self.rk(room_id)
+        users = [str(u) for u in await self.r.zrange(rk.members, 0, -1)]
+        async with self.r.pipeline(transaction=False) as p:
+            for i in range(0, len(users), 1000):
+                p.delete(*[rk.part(u) for u in users[i : i + 1000]])
+            p.delete(rk.members, rk.stage, rk.flags, rk.invited, rk.removed)
+            p.expire(rk.meta, self.settings.room_ended_ttl_seconds)
+            await p.execute()
 
 
-CLAIM_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], m) end
-return due
-"""
+def _where(rec: Record) -> tuple[bool, str, str, float]:
+    return rec.connected, rec.conn, rec.node, rec.grace_until
 
 
-def check_schedule(when: float, now: float) -> None:
-    if when <= now:
-        raise Conflict("scheduled_for must be in the future", code="schedule_in_past")
-    if when > now + SCHEDULE_HORIZON_SECONDS:
-        raise Conflict("scheduled_for is too far ahead (90 days at most)", code="schedule_too_far")
+def _in_set(p: Pipeline, key: str, member: str, present: bool) -> None:
+    if present:
+        p.sadd(key, member)
+    else:
+        p.srem(key, member)

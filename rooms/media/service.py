@@ -47,6 +47,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from rooms.control import events
 from rooms.media.aiortc_seam import (
     IdleTrack,
     open_link,
@@ -413,7 +414,7 @@ class RelayMediaService:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # aiortc: ValueError, InvalidStateError, OperationError...
             raise ValidationFailed(f"offer refused: {exc}", code="bad_sdp") from exc
-        await self._send(peer, {"type": "rtc.answer", "sdp": pc.localDescription.sdp})
+        await self._send(peer, events.RtcAnswer(sdp=pc.localDescription.sdp).wire())
 
     async def _answer(self, peer: Peer, sdp: str) -> None:
         async with peer.lock:
@@ -511,9 +512,8 @@ class RelayMediaService:
         sdp = keep_session_formats(offer.sdp, pc.remoteDescription.sdp)
         await pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         publish = peer.room.relay.allowed.get(peer.user_id, False)
-        await self._send(
-            peer, {"type": "rtc.offer", "sdp": pc.localDescription.sdp, "publish": publish}
-        )
+        message = events.RtcOffer(sdp=pc.localDescription.sdp, publish=publish)
+        await self._send(peer, message.wire())
 
     async def _send(self, peer: Peer, message: dict[str, Any]) -> None:
         try:
@@ -578,7 +578,7 @@ class RelayMediaService:
             changed = room.detector.update(room.relay.speaking_windows())
             if changed is not None:
                 try:
-                    await self._announce(room, {"type": "speaking", "user_ids": list(changed)})
+                    await self._announce(room, events.Speaking(user_ids=list(changed)).wire())
                 except Exception:  # never let one failure stop the room's ticker
                     log.exception("media.announce_failed", room=room.id)
 

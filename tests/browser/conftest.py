@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, DEADLINE_MS, DESKTOP, write_tone
 from tests.support import LiveServer, token
@@ -47,6 +47,9 @@ class Browsers:
         self.base_url = base_url
         self.contexts: list[BrowserContext] = []
         self.errors: list[str] = []
+        # Warnings the pages logged (a message the server refused, a failed offer...),
+        # printed at teardown: pytest shows them with a failing test's output.
+        self.warnings: list[str] = []
 
     async def page(
         self,
@@ -69,11 +72,16 @@ class Browsers:
         page = await ctx.new_page()
         page.set_default_timeout(DEADLINE_MS)
         page.on("pageerror", lambda exc: self.errors.append(f"{user}: {exc}"))
+        page.on("console", lambda message: self._note(user, message))
         if console is not None:
             page.on("console", lambda message: console.append(message.text))
         url = where if where.startswith("http") else f"{self.base_url}/{where.lstrip('/')}"
         await page.goto(url)
         return page
+
+    def _note(self, user: str | None, message: ConsoleMessage) -> None:
+        if message.type in ("warning", "error"):
+            self.warnings.append(f"{user}: {message.text}")
 
     async def close(self) -> None:
         for ctx in self.contexts:
@@ -85,5 +93,7 @@ async def browsers(browser: Browser, server: LiveServer) -> AsyncIterator[Browse
     b = Browsers(browser, server.url)
     yield b
     await b.close()
+    for line in b.warnings:
+        print("page warning:", line)
     # An uncaught exception in the app is a bug even when the flow still finished.
     assert not b.errors, b.errors

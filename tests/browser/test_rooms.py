@@ -274,3 +274,55 @@ async def test_scheduled_room_invites_roles_and_removal(
     # The server refuses bob's socket from now on; the page says so instead of retrying.
     await bob.reload()
     await expect(bob.get_by_role("status")).to_contain_text("You cannot join this room")
+
+
+# Marks an element so that a later check can tell whether it is still the same node.
+MARK = "(el) => { el.dataset.probe = 'kept'; }"
+
+
+async def kept(locator: Locator) -> bool:
+    return await locator.evaluate("(el) => el.isConnected && el.dataset.probe === 'kept'")
+
+
+async def test_redraws_keep_what_people_press(browsers: Browsers, server: LiveServer) -> None:
+    """Events about others never replace the element under someone's pointer, and an open
+    participant sheet follows the room instead of offering what no longer applies."""
+    alice = await browsers.page("alice", DESKTOP, "/")
+    room_id = await create_room(alice, "Busy room")
+    link = f"{server.url}/rooms/{room_id}"
+    bob = await browsers.page("bob", PHONE, link)
+    await expect(alice.locator(".listener-grid [data-user-id='bob']")).to_be_visible()
+    own_tile = tile(alice, "alice").get_by_role("button")
+    mic = alice.get_by_role("button", name="Mute microphone")
+    bob_in_grid = alice.locator(".listener-grid [data-user-id='bob'] button")
+    for element in (own_tile, mic, bob_in_grid):
+        await element.evaluate(MARK)
+
+    # The sheet's Follow button is there the moment the sheet opens (disabled until the
+    # relationship is known), so the actions below it never move under the pointer.
+    follow_at_once = await alice.evaluate(
+        """() => { document.querySelector(".listener-grid [data-user-id='bob'] button").click();
+          return Boolean(document.querySelector('dialog .follow-slot button')); }"""
+    )
+    assert follow_at_once
+    sheet = alice.get_by_role("dialog", name="bob")
+    await expect(sheet.get_by_role("button", name="Invite to speak")).to_be_visible()
+    await expect(sheet.get_by_role("button", name="Accept hand")).to_have_count(0)
+    await expect(sheet.get_by_role("button", name="Follow bob")).to_be_enabled()
+    invite = sheet.get_by_role("button", name="Invite to speak")
+    await invite.evaluate(MARK)
+
+    # Others come and go, and bob raises his hand while alice's sheet is open.
+    carol = await browsers.page("carol", PHONE, link)
+    await expect(alice.get_by_role("heading", name="Listeners (2)")).to_be_visible()
+    await carol.close()
+    await bob.get_by_role("button", name="Raise hand").click()
+    await expect(sheet.get_by_role("button", name="Accept hand")).to_be_visible()
+    await expect(sheet).to_contain_text("hand raised")
+    assert await kept(own_tile)
+    assert await kept(mic)
+    assert await kept(invite)  # the sheet's other actions stayed where they were
+    assert not await kept(bob_in_grid)  # bob's own entry changed: it shows his hand now
+
+    await sheet.get_by_role("button", name="Accept hand").click()
+    await expect(tile(alice, "bob")).to_have_attribute("data-role", "speaker")

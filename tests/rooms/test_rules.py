@@ -1,8 +1,11 @@
-"""The pure role rules: unit tests and a Hypothesis state machine over whole rooms."""
+"""The pure role rules and the room reducer: unit tests, and a Hypothesis state machine that
+drives the reducer the Redis store applies, over whole rooms in memory."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from typing import get_args
 
 import pytest
 from hypothesis import HealthCheck, Phase, note, settings
@@ -15,30 +18,45 @@ from hypothesis.stateful import (
     rule,
 )
 
-from rooms.control.rules import (
-    RANK,
-    RULES,
-    Caps,
-    Member,
-    Refused,
-    Role,
-    Roster,
-    SpeakerPolicy,
-    admit,
-    decide,
-    successor,
+from rooms.control import presenters
+from rooms.control.actions import allowed
+from rooms.control.events import (
+    EVENT,
+    Actions,
+    ActionsChanged,
+    InviteReceived,
+    Participant,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantUpdated,
+    RoomEnded,
+    RoomUpdated,
 )
+from rooms.control.messages import Targeted
+from rooms.control.reducer import (
+    Act,
+    Disconnect,
+    Env,
+    Expire,
+    Join,
+    Outcome,
+    RoomChange,
+    Terms,
+)
+from rooms.control.rules import RANK, RULES, Caps, Member, Refused, Role, SpeakerPolicy, successor
+from rooms.control.state import Meta, Record, RoomState
 
 CAPS = Caps(max_cohosts=1, max_speakers=2)
-MODERATION = {
-    "hand.accept",
-    "hand.dismiss",
-    "invite.send",
-    "role.cohost",
-    "role.demote",
-    "remove",
-    "room.end",
-}
+TERMS = Terms(
+    caps=CAPS,
+    reconnect_grace=30.0,
+    host_grace=60.0,
+    announce_max=1000,
+    expiry=3600.0,
+    base_url="http://rooms.test",
+)
+# Every message naming another participant is moderation, and so is ending the room.
+MODERATION = {*get_args(Targeted.model_fields["type"].annotation), "room.end"}
 CODES = {
     "not_allowed",
     "participant_not_found",
@@ -54,46 +72,57 @@ CODES = {
     "hands_disabled",
     "host_cannot_step_down",
 }
+HOST = Member("h", Role.HOST)
+ANYONE = SpeakerPolicy.ANYONE_CAN_REQUEST
 
 
-def roster(*members: Member, policy: SpeakerPolicy = SpeakerPolicy.ANYONE_CAN_REQUEST) -> Roster:
-    r = Roster(CAPS, policy)
+def env(now: float = 1.0, caps: Caps = CAPS) -> Env:
+    return Env(replace(TERMS, caps=caps), now, "ws://rooms.test/v1/rooms/r/ws")
+
+
+def room(*members: Member, policy: SpeakerPolicy = ANYONE) -> RoomState:
+    meta = Meta("r", "Room", "", "en", "h", policy, "live", created_at=1.0, started_at=1.0)
+    state = RoomState(meta)
     for m in members:
-        r.members[m.user_id] = m
-    return r
+        state = state.put(Record(m, connected=True, conn=f"{m.user_id}-0", node="n"))
+    return state
 
 
-def act(r: Roster, action: str, actor: str, target: str | None = None) -> None:
-    r.apply(decide(action, r.situation(actor, target, now=1.0)))
+def outcome(r: RoomState, action: str, actor: str, target: str | None = None) -> Outcome:
+    return Act(actor, action, target).apply(r, env())
 
 
-def refused(r: Roster, action: str, actor: str, target: str | None = None) -> str:
+def act(r: RoomState, action: str, actor: str, target: str | None = None) -> RoomState:
+    return outcome(r, action, actor, target).state
+
+
+def refused(r: RoomState, action: str, actor: str, target: str | None = None) -> str:
     with pytest.raises(Refused) as exc:
-        decide(action, r.situation(actor, target, now=1.0))
+        outcome(r, action, actor, target)
     return exc.value.code
 
 
-HOST = Member("h", Role.HOST)
+def member(r: RoomState, user: str) -> Member:
+    return r.members[user].member
 
 
 def test_hand_to_stage() -> None:
-    r = roster(HOST, Member("l"))
-    act(r, "hand.raise", "l")
-    assert r.members["l"].hand_raised
-    act(r, "hand.accept", "h", "l")
-    assert r.members["l"] == Member("l", Role.SPEAKER, since=1.0)
+    r = act(room(HOST, Member("l")), "hand.raise", "l")
+    assert member(r, "l").hand_raised
+    r = act(r, "hand.accept", "h", "l")
+    assert member(r, "l") == Member("l", Role.SPEAKER, since=1.0)
     assert refused(r, "hand.raise", "l") == "already_on_stage"
 
 
 def test_listener_cannot_moderate() -> None:
-    r = roster(HOST, Member("s", Role.SPEAKER), Member("l"))
+    r = room(HOST, Member("s", Role.SPEAKER), Member("l"))
     for action in ("mute", "remove", "role.demote", "hand.accept", "invite.send"):
         assert refused(r, action, "l", "s") == "not_allowed", action
     assert refused(r, "room.end", "l") == "not_allowed"
 
 
 def test_cohost_cannot_touch_host_or_cohost() -> None:
-    r = roster(HOST, Member("c", Role.COHOST), Member("d", Role.COHOST))
+    r = room(HOST, Member("c", Role.COHOST), Member("d", Role.COHOST))
     assert refused(r, "remove", "c", "h") == "cannot_moderate"
     assert refused(r, "mute", "c", "d") == "cannot_moderate"
     assert refused(r, "role.cohost", "c", "d") == "not_allowed"
@@ -101,43 +130,39 @@ def test_cohost_cannot_touch_host_or_cohost() -> None:
 
 
 def test_mute_only_self_unmutes() -> None:
-    r = roster(HOST, Member("s", Role.SPEAKER))
-    act(r, "mute", "h", "s")
-    assert r.members["s"].muted and not r.members["s"].may_publish
-    act(r, "unmute", "h")  # the host unmutes only themself: no effect on s
-    assert r.members["s"].muted
-    act(r, "unmute", "s")
-    assert r.members["s"].may_publish
+    r = act(room(HOST, Member("s", Role.SPEAKER)), "mute", "h", "s")
+    assert member(r, "s").muted and not member(r, "s").may_publish
+    r = act(r, "unmute", "h")  # the host unmutes only themself: no effect on s
+    assert member(r, "s").muted
+    assert member(act(r, "unmute", "s"), "s").may_publish
 
 
 def test_caps() -> None:
-    r = roster(HOST, Member("a", Role.SPEAKER), Member("b", Role.SPEAKER), Member("l"))
-    act(r, "hand.raise", "l")
+    r = room(HOST, Member("a", Role.SPEAKER), Member("b", Role.SPEAKER), Member("l"))
+    r = act(r, "hand.raise", "l")
     assert refused(r, "hand.accept", "h", "l") == "speakers_full"
     assert refused(r, "invite.send", "h", "l") == "speakers_full"
-    act(r, "role.cohost", "h", "a")
+    r = act(r, "role.cohost", "h", "a")
     assert refused(r, "role.cohost", "h", "b") == "cohosts_full"
-    act(r, "hand.accept", "h", "l")
+    r = act(r, "hand.accept", "h", "l")
     assert refused(r, "role.demote", "h", "a") == "speakers_full"
 
 
 def test_invitations() -> None:
-    r = roster(HOST, Member("l"), policy=SpeakerPolicy.INVITED_ONLY)
+    r = room(HOST, Member("l"), policy=SpeakerPolicy.INVITED_ONLY)
     assert refused(r, "hand.raise", "l") == "hands_disabled"
     assert refused(r, "invite.accept", "l") == "not_invited"
-    change = decide("invite.send", r.situation("h", "l", 1.0))
-    assert change.invited == "l"
-    r.apply(change)
-    act(r, "invite.accept", "l")
-    assert r.members["l"].role is Role.SPEAKER and not r.members["l"].invited
+    sent = outcome(r, "invite.send", "h", "l")
+    assert (InviteReceived(from_user="h"), "l") in sent.events
+    r = act(sent.state, "invite.accept", "l")
+    assert member(r, "l").role is Role.SPEAKER and not member(r, "l").invited
 
 
 def test_removed_user_cannot_come_back() -> None:
-    r = roster(HOST, Member("l"))
-    act(r, "remove", "h", "l")
-    assert "l" not in r.members
+    r = act(room(HOST, Member("l")), "remove", "h", "l")
+    assert "l" not in r.members and "l" in r.removed
     with pytest.raises(Refused) as exc:
-        admit("l", None, removed=True)
+        Join("l", "l-1", "n").apply(r, env())
     assert exc.value.code == "removed"
 
 
@@ -150,6 +175,112 @@ def test_successor_is_the_longest_serving_cohost() -> None:
     heir = successor(members)
     assert heir is not None and heir.user_id == "early" and heir.role is Role.HOST
     assert successor([Member("s", Role.SPEAKER)]) is None
+
+
+def test_host_gone_hands_the_room_on_with_its_events() -> None:
+    r = room(HOST, Member("c", Role.COHOST, since=1.0), Member("l"))
+    r = Disconnect("h", "h-0").apply(r, env()).state
+    assert r.members["h"].grace_until == 1.0 + TERMS.host_grace
+    gone = Expire("h", "h-0").apply(r, env(now=70.0))
+    assert gone.state.meta is not None and gone.state.meta.host == "c"
+    assert member(gone.state, "c").role is Role.HOST
+    kinds = [(type(e).__name__, to) for e, to in gone.events]
+    assert kinds == [
+        ("ParticipantLeft", None),
+        ("ParticipantUpdated", None),
+        ("RoomUpdated", None),
+        ("ActionsChanged", "c"),  # a host may end the room, name co-hosts...
+    ]
+    shown = next(e for e, _ in gone.events if isinstance(e, RoomUpdated)).room
+    assert (shown.host, shown.listener_count, shown.speaker_count) == ("c", 1, 1)
+
+
+# ---- actions ----
+
+
+def actions_of(r: RoomState, user: str, caps: Caps = CAPS) -> Actions:
+    meta = r.meta
+    assert meta is not None
+    return presenters.actions(allowed(member(r, user), r.stage, caps, meta.speaker_policy))
+
+
+def test_actions_of_a_listener_with_a_raised_hand() -> None:
+    r = act(room(HOST, Member("l")), "hand.raise", "l")
+    a = actions_of(r, "l")
+    assert a.self == ["hand.lower"]
+    assert set(a.targets) == {
+        "listener",
+        "listener:hand",
+        "listener:invited",
+        "listener:hand:invited",
+        "speaker",
+        "speaker:muted",
+        "cohost",
+        "cohost:muted",
+        "host",
+        "host:muted",
+    }
+    assert all(messages == [] for messages in a.targets.values())
+
+
+def test_actions_of_the_host_and_a_cohost() -> None:
+    r = room(HOST, Member("c", Role.COHOST), Member("s", Role.SPEAKER))
+    host = actions_of(r, "h")
+    assert host.self == ["mute", "room.end"]
+    assert host.targets["listener"] == ["invite.send", "remove"]
+    assert host.targets["listener:hand"] == ["hand.accept", "hand.dismiss", "invite.send", "remove"]
+    assert host.targets["listener:invited"] == ["remove"]  # already invited: nothing to change
+    assert host.targets["speaker"] == ["role.demote", "mute", "remove"]  # co-hosts full (1)
+    assert host.targets["cohost"] == ["role.demote", "mute", "remove"]
+    alone = actions_of(room(HOST, Member("s", Role.SPEAKER)), "h")
+    assert alone.targets["speaker"] == ["role.cohost", "role.demote", "mute", "remove"]
+    assert alone.targets["speaker:muted"] == ["role.cohost", "role.demote", "remove"]
+    cohost = actions_of(r, "c")
+    assert cohost.self == ["mute", "role.step_down"]
+    assert cohost.targets["speaker"] == ["role.demote", "mute", "remove"]
+    assert cohost.targets["cohost"] == [] and cohost.targets["host"] == []
+    speaker = actions_of(act(r, "mute", "s", "s"), "s")
+    assert speaker.self == ["unmute", "role.step_down"]
+
+
+def test_actions_when_the_stage_is_full() -> None:
+    r = room(HOST, Member("c", Role.COHOST), Member("a", Role.SPEAKER), Member("b", Role.SPEAKER))
+    host = actions_of(r, "h")
+    assert host.targets["listener:hand"] == ["hand.dismiss", "remove"]
+    assert host.targets["listener"] == ["remove"]
+    assert host.targets["speaker"] == ["role.demote", "mute", "remove"]  # co-hosts full too
+    assert host.targets["cohost"] == ["mute", "remove"]  # no speaker seat to demote it to
+
+
+def test_actions_in_an_invited_only_room() -> None:
+    policy = SpeakerPolicy.INVITED_ONLY
+    r = room(HOST, Member("l"), Member("i", invited=True), policy=policy)
+    assert actions_of(r, "l").self == []
+    assert actions_of(r, "i").self == ["invite.accept", "invite.decline"]
+    full = room(HOST, Member("a", Role.SPEAKER), Member("b", Role.SPEAKER), policy=policy)
+    full = full.put(Record(Member("i", invited=True), connected=True, conn="i-0"))
+    assert actions_of(full, "i").self == ["invite.decline"]
+
+
+def test_a_filled_seat_tells_whoever_it_concerns() -> None:
+    r = room(
+        HOST,
+        Member("c", Role.COHOST),
+        Member("a", Role.SPEAKER),
+        Member("i", invited=True),
+        Member("l", hand_raised=True),
+    )
+    accepted = outcome(r, "hand.accept", "c", "l")  # the last speaker seat
+    told = {to: e.actions for e, to in accepted.events if isinstance(e, ActionsChanged)}
+    assert set(told) == {"h", "c", "i", "l"}  # not a: a speaker's actions do not depend on seats
+    assert told["i"].self == ["hand.raise", "invite.decline"]  # no seat to accept it for
+    assert told["l"] == actions_of(accepted.state, "l")
+    lowered = outcome(accepted.state, "mute", "a", "a")  # changes a's own actions only
+    assert [to for e, to in lowered.events if isinstance(e, ActionsChanged)] == ["a"]
+    assert outcome(lowered.state, "mute", "a", "a").events == ()  # nothing changed, nothing sent
+
+
+# ---- the machine ----
 
 
 USERS = ("h", "a", "b", "c", "d", "e")
@@ -165,13 +296,23 @@ ACTIONS = (
 
 
 class RoomMachine(RuleBasedStateMachine):
-    """Random sequences of joins, leaves and every client action, by anyone, on anyone."""
+    """Random sequences of joins, disconnections, grace periods running out and every client
+    action, by anyone, on anyone, applied with the reducer; a client that receives every
+    event must always hold the room as it is, and each participant its own actions."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.room = roster(HOST)
-        self.clock = 0.0
+        self.caps = CAPS
+        self.policy = ANYONE
         self.rnd = random.Random(0)
+        self.clock = 0.0
+        self.fresh_room()
+
+    def fresh_room(self) -> None:
+        self.room = room(HOST, policy=self.policy)
+        self.conns = {"h": "h-0"}
+        self.view = {"h": presenters.participant(self.room.members["h"])}
+        self.told: dict[str, Actions] = {"h": self.actions_of("h")}
 
     @initialize(
         policy=st.sampled_from(list(SpeakerPolicy)),
@@ -180,51 +321,84 @@ class RoomMachine(RuleBasedStateMachine):
         seed=st.integers(0, 2**32 - 1),
     )
     def configure(self, policy: SpeakerPolicy, cohosts: int, speakers: int, seed: int) -> None:
-        self.room.policy = policy
-        self.room.caps = Caps(cohosts, speakers)
+        self.policy = policy
+        self.caps = Caps(cohosts, speakers)
         # Who acts on whom comes from a seeded Random: Hypothesis's own draws favour the
         # first option so strongly that the stage would rarely fill up.
         self.rnd = random.Random(seed)
+        self.fresh_room()
 
-    @precondition(lambda self: not self.room.live)
+    @property
+    def live(self) -> bool:
+        return self.room.meta is not None and self.room.meta.state == "live"
+
+    @precondition(lambda self: not self.live)
     @rule()
     def next_room(self) -> None:
         """The room ended (nobody left in it); carry on with a fresh one."""
-        assert not self.room.members
-        self.room = Roster(self.room.caps, self.room.policy, {"h": HOST})
+        assert not self.room.members and not self.view
+        self.fresh_room()
 
-    @precondition(lambda self: self.room.live)
+    @precondition(lambda self: self.live)
     @rule()
     def steps(self) -> None:
-        """A burst of events: someone joins, leaves for good, or sends a message."""
+        """A burst of events: someone joins, drops, leaves for good, or sends a message."""
         for _ in range(25):
-            if not self.room.live:
+            if not self.live:
                 return
             roll = self.rnd.random()
             if roll < 0.01:
                 self.act("room.end")
-            elif roll < 0.25:
-                absent = [u for u in USERS if u not in self.room.members]
-                self.join(self.rnd.choice(absent or ["h"]))
-            elif roll < 0.35:
+            elif roll < 0.2:
+                self.join(self.rnd.choice(USERS))
+            elif roll < 0.3:
                 self.leave(self.rnd.choice(sorted(self.room.members)))
             else:
                 self.act(self.rnd.choice(ACTIONS))
             self.check()
 
+    def apply(self, change: RoomChange) -> Outcome:
+        self.clock += 1
+        done = change.apply(self.room, env(self.clock, self.caps))
+        self.room = done.state
+        for event, to in done.events:
+            assert EVENT.validate_python(event.wire()) == event  # what the hub reads back
+            self.receive(event, to)
+        return done
+
+    def receive(self, event: object, to: str | None) -> None:
+        """What clients do with an event: the observer's view, and each one's actions."""
+        if isinstance(event, ParticipantJoined | ParticipantUpdated):
+            self.view[event.participant.user_id] = event.participant
+        elif isinstance(event, ParticipantLeft):
+            self.view.pop(event.user_id, None)
+            self.told.pop(event.user_id, None)
+        elif isinstance(event, RoomEnded):
+            self.view.clear()
+            self.told.clear()
+        elif isinstance(event, ActionsChanged):
+            assert to is not None and self.told[to] != event.actions  # only when they change
+            self.told[to] = event.actions
+
     def join(self, user: str) -> None:
         note(f"{user} joins")
+        conn = f"{user}-{self.clock}"
         try:
-            member = admit(user, self.room.members.get(user), removed=user in self.room.removed)
+            self.apply(Join(user, conn, "n"))
         except Refused as exc:
             assert exc.code == "removed" and user in self.room.removed
             return
         assert user not in self.room.removed
-        self.room.members[user] = member
+        self.conns[user] = conn
+        self.told[user] = self.actions_of(user)  # in the welcome
 
     def leave(self, user: str) -> None:
-        note(f"{user} leaves")
-        self.room.leave(user)
+        """The socket closes; half the time its grace period runs out too."""
+        note(f"{user} drops")
+        self.apply(Disconnect(user, self.conns[user]))
+        if self.rnd.random() < 0.5:
+            note(f"{user} is gone")
+            self.apply(Expire(user, self.conns[user]))
 
     def act(self, action: str) -> None:
         # Mostly the people the action is about, so that sequences fill the stage and reach
@@ -241,23 +415,20 @@ class RoomMachine(RuleBasedStateMachine):
             other = self.rnd.choice(["ghost", None])
         if action == "mute" and other is None:
             other = actor  # as the server reads {"type": "mute"}
-        self.clock += 1
         note(f"{actor}: {action} {other or ''}")
-        before = self.snapshot()
-        situation = self.room.situation(actor, other, self.clock)
+        role = self.room.members[actor].member.role
+        target = self.room.members.get(other) if other is not None else None
+        target_role = target.member.role if target is not None else None
         try:
-            change = decide(action, situation)
+            self.apply(Act(actor, action, other))
         except Refused as exc:
             assert exc.code in CODES, exc.code
-            assert self.snapshot() == before  # a refusal changes nothing
             return
-        role = self.room.members[actor].role
         if action in MODERATION:
             assert role in (Role.HOST, Role.COHOST), (action, role)
         if action in ("remove", "role.demote") or (action == "mute" and other != actor):
-            assert other is not None
-            assert RANK[role] > RANK[self.room.members[other].role], (action, role)
-        self.room.apply(change)
+            assert target_role is not None
+            assert RANK[role] > RANK[target_role], (action, role)
 
     def favoured(self, action: str) -> tuple[list[str], list[str]]:
         """(likely senders, likely targets) of ``action`` in the current room."""
@@ -265,10 +436,10 @@ class RoomMachine(RuleBasedStateMachine):
         def who(role: Role | None = None, hand: bool = False, invited: bool = False) -> list[str]:
             return sorted(
                 u
-                for u, m in self.room.members.items()
-                if (role is None or m.role is role)
-                and (not hand or m.hand_raised)
-                and (not invited or m.invited)
+                for u, r in self.room.members.items()
+                if (role is None or r.member.role is role)
+                and (not hand or r.member.hand_raised)
+                and (not invited or r.member.invited)
             )
 
         moderators = who(Role.HOST) + who(Role.COHOST)
@@ -286,18 +457,21 @@ class RoomMachine(RuleBasedStateMachine):
             "unmute": (stage, []),
         }.get(action, (moderators, stage))
 
-    def snapshot(self) -> tuple[dict[str, Member], set[str], bool]:
-        return dict(self.room.members), set(self.room.removed), self.room.live
+    def actions_of(self, user: str) -> Actions:
+        return actions_of(self.room, user, self.caps)
 
     @invariant()
     def check(self) -> None:
-        members = self.room.members.values()
+        members = [r.member for r in self.room.members.values()]
         roles = [m.role for m in members]
-        # Exactly one host while live.
-        assert roles.count(Role.HOST) == (1 if self.room.live else 0)
+        # Exactly one host while live, and the metadata names them.
+        assert roles.count(Role.HOST) == (1 if self.live else 0)
+        if self.live:
+            assert self.room.meta is not None
+            assert member(self.room, self.room.meta.host).role is Role.HOST
         # Caps never exceeded.
-        assert roles.count(Role.COHOST) <= self.room.caps.max_cohosts
-        assert roles.count(Role.SPEAKER) <= self.room.caps.max_speakers
+        assert roles.count(Role.COHOST) <= self.caps.max_cohosts
+        assert roles.count(Role.SPEAKER) <= self.caps.max_speakers
         # A removed user is never present.
         assert not (self.room.removed & set(self.room.members))
         # Hands and invitations belong to listeners; only people on stage are muted.
@@ -306,6 +480,14 @@ class RoomMachine(RuleBasedStateMachine):
                 assert m.role is Role.LISTENER
             if m.muted:
                 assert m.on_stage
+        # The listener count kept with the state is the room's.
+        assert self.room.listeners == sum(not m.on_stage for m in members)
+        # Clients that got every event hold the room as it is, and their own actions.
+        expected: dict[str, Participant] = {
+            u: presenters.participant(r) for u, r in self.room.members.items()
+        }
+        assert self.view == expected
+        assert self.told == {u: self.actions_of(u) for u in self.room.members}
 
 
 # No shrinking: a step's choices come from the seeded Random, so shrinking mostly re-rolls

@@ -13,6 +13,7 @@ import pytest
 from rooms.control.hub import channel
 from rooms.control.rules import SpeakerPolicy
 from rooms.control.store import RoomStore
+from server.clock import SystemClock
 from server.settings import Settings
 from server.store import Keys, connect
 from tests.rooms.helpers import create_room, refused
@@ -64,7 +65,8 @@ async def stores(make_settings: Callable[..., Settings]) -> AsyncIterator[list[R
         return ""
 
     # Two processes' stores on one Redis.
-    yield [RoomStore(redis, Keys(settings.key_prefix), settings, ws_url) for _ in range(2)]
+    keys = Keys(settings.key_prefix)
+    yield [RoomStore(redis, keys, settings, SystemClock(), ws_url) for _ in range(2)]
     await redis.aclose()
 
 
@@ -80,7 +82,10 @@ async def test_processes_cancelling_at_once_cancel_each_room_once(
     pubsub = first.r.pubsub()
     await pubsub.subscribe(*(channel(first.k, m.id) for m in metas))
     await asyncio.sleep(0.5)
-    results = await asyncio.gather(*(s.cancel_overdue(time.time()) for s in stores * 3))
+    holders = [f"process-{i}" for i in range(6)]
+    results = await asyncio.gather(
+        *(s.cancel_overdue(h, lease=10) for s, h in zip(stores * 3, holders, strict=True))
+    )
     cancelled = [room for result in results for room in result]
     assert sorted(cancelled) == sorted(m.id for m in metas)  # each exactly once
     ended: list[Any] = []

@@ -17,7 +17,8 @@ from tests.support import ServerProcess, auth, settings_env
 def processes(make_settings: Callable[..., Settings]) -> Iterator[list[ServerProcess]]:
     settings = make_settings(
         room_tick_seconds=0.2,
-        room_node_timeout_seconds=1.5,
+        node_heartbeat_seconds=0.3,
+        node_ttl_seconds=1.5,
         host_grace_seconds=0.5,
         max_speakers=1,
         rate_ws_message="1000/second",
@@ -105,8 +106,9 @@ async def _first_error(*peers: Peer) -> dict[str, object]:
 
 
 async def test_a_crashed_process_hands_the_room_on(processes: list[ServerProcess]) -> None:
-    """Process A dies with the host's socket: B notices A went silent, the host's grace
-    period runs out, and the first co-host (on B) becomes host."""
+    """Process A dies with the host's socket: the node registry declares A dead, B starts
+    the grace periods of A's participants, the host's runs out, and the first co-host (on
+    B) becomes host."""
     a, b = processes
     room = await create(b.url, "alice")
     host = await join(a.ws_url, room, "alice")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,10 @@ async def story_data_keys(redis: Redis, srv: LiveServer) -> list[str]:
 
 
 def media_files(srv: LiveServer) -> list[Path]:
+    """The media files on disk now (os.walk, unlike Path.rglob, takes a directory that a
+    running sweeper removes mid-walk in its stride)."""
     root = srv.settings.data_dir / "media"
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    return sorted(Path(d) / f for d, _, files in os.walk(root) for f in files)
 
 
 def path_of(url: str) -> str:

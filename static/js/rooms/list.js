@@ -78,94 +78,67 @@ function localInputValue(date) {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
-/** The "start a room" sheet: live now, or scheduled for later. */
-export function openCreateRoom() {
-  const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
-  const when = h('input', {
-    type: 'datetime-local',
-    id: 'room-when',
-    name: 'scheduled_for',
-    value: localInputValue(new Date(Date.now() + 3600_000)),
-    disabled: true,
-  });
-  const schedule = h('input', {
-    type: 'checkbox',
-    id: 'room-schedule',
-    name: 'schedule',
-    onchange: () => {
-      when.disabled = !schedule.checked;
-      submit.textContent = schedule.checked ? 'Schedule room' : 'Start room now';
-    },
-  });
-  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Start room now');
-  const form = h(
-    'form',
-    {
-      class: 'form create-room',
-      onsubmit: async (e) => {
-        e.preventDefault();
-        error.hidden = true;
-        const data = new FormData(form);
-        const body = {
-          title: String(data.get('title')).trim(),
-          speaker_policy: data.get('speaker_policy'),
-        };
-        const description = String(data.get('description') || '').trim();
-        if (description) body.description = description;
-        const language = String(data.get('language') || '').trim();
-        if (language) body.language = language;
-        if (schedule.checked) {
-          const at = new Date(when.value);
-          if (Number.isNaN(at.getTime()) || at.getTime() < Date.now()) {
-            error.textContent = 'Pick a time in the future.';
-            error.hidden = false;
-            return;
-          }
-          body.scheduled_for = at.toISOString();
-        }
-        submit.disabled = true;
-        try {
-          const room = await api('/v1/rooms', { method: 'POST', body });
-          dialog.close();
-          toast(room.state === 'live' ? 'Your room is live.' : 'Room scheduled.');
-          navigate(`/rooms/${encodeURIComponent(room.id)}`);
-        } catch (err) {
-          error.textContent = describeError(err);
-          error.hidden = false;
-        } finally {
-          submit.disabled = false;
-        }
-      },
-    },
+/** The create body from the form, or an error sentence (a scheduled time in the past). */
+export function createBody(data, scheduledAt, now = Date.now()) {
+  const body = { title: String(data.get('title')).trim(), speaker_policy: data.get('speaker_policy') };
+  const description = String(data.get('description') || '').trim();
+  if (description) body.description = description;
+  const language = String(data.get('language') || '').trim();
+  if (language) body.language = language;
+  if (scheduledAt === null) return { body };
+  const at = new Date(scheduledAt);
+  if (Number.isNaN(at.getTime()) || at.getTime() < now) return { error: 'Pick a time in the future.' };
+  body.scheduled_for = at.toISOString();
+  return { body };
+}
+
+function roomFields(schedule, when) {
+  const choice = (value, text, checked = false) => h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'speaker_policy', value, checked }), text);
+  return [
     h('label', { for: 'room-title' }, 'Title'),
     h('input', { id: 'room-title', name: 'title', required: true, maxlength: 100, placeholder: 'What do you want to talk about?' }),
     h('label', { for: 'room-description' }, 'Description (optional)'),
     h('textarea', { id: 'room-description', name: 'description', rows: 2, maxlength: 500 }),
     h('label', { for: 'room-language' }, 'Language'),
     h('input', { id: 'room-language', name: 'language', value: 'en', maxlength: 16, size: 6 }),
-    h(
-      'fieldset',
-      {},
-      h('legend', {}, 'Who can speak'),
-      h(
-        'label',
-        { class: 'choice' },
-        h('input', { type: 'radio', name: 'speaker_policy', value: 'anyone_can_request', checked: true }),
-        ' Anyone can raise a hand to ask',
-      ),
-      h(
-        'label',
-        { class: 'choice' },
-        h('input', { type: 'radio', name: 'speaker_policy', value: 'invited_only' }),
-        ' Only people I invite',
-      ),
-    ),
+    h('fieldset', {}, h('legend', {}, 'Who can speak'), choice('anyone_can_request', ' Anyone can raise a hand to ask', true), choice('invited_only', ' Only people I invite')),
     h('label', { class: 'choice' }, schedule, ' Schedule for later'),
     h('label', { for: 'room-when', class: 'visually-hidden' }, 'Start time'),
     when,
-    error,
-    submit,
-  );
+  ];
+}
+
+async function createRoom(body, done) {
+  const room = await api('/v1/rooms', { method: 'POST', body });
+  done();
+  toast(room.state === 'live' ? 'Your room is live.' : 'Room scheduled.');
+  navigate(`/rooms/${encodeURIComponent(room.id)}`);
+}
+
+/** The "start a room" sheet: live now, or scheduled for later. */
+export function openCreateRoom() {
+  const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const when = h('input', { type: 'datetime-local', id: 'room-when', name: 'scheduled_for', value: localInputValue(new Date(Date.now() + 3600_000)), disabled: true });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Start room now');
+  const schedule = h('input', { type: 'checkbox', id: 'room-schedule', name: 'schedule' });
+  schedule.onchange = () => {
+    when.disabled = !schedule.checked;
+    submit.textContent = schedule.checked ? 'Schedule room' : 'Start room now';
+  };
+  const fail = (text) => {
+    error.textContent = text;
+    error.hidden = false;
+  };
+  const onsubmit = async (e) => {
+    e.preventDefault();
+    error.hidden = true;
+    const { body, error: wrong } = createBody(new FormData(form), schedule.checked ? when.value : null);
+    if (wrong) return fail(wrong);
+    submit.disabled = true;
+    await createRoom(body, () => dialog.close()).catch((err) => fail(describeError(err)));
+    submit.disabled = false;
+  };
+  const form = h('form', { class: 'form create-room', onsubmit }, roomFields(schedule, when), error, submit);
   const dialog = sheet('Start a room', form);
   form.querySelector('#room-title').focus();
   return dialog;

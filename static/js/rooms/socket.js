@@ -13,6 +13,25 @@ const MAX_ATTEMPTS = 8; // then give up and let the page offer a manual retry
 // 1006 (network), 1011, 1012 (server restarting), 1013 (too slow).
 const FINAL_CLOSE = (code) => [1000, 1008, 1009].includes(code) || (code >= 4000 && code < 5000);
 
+/** The socket URL: the room's ws_url (absolute, or relative to `base`) with the token. */
+export function socketUrl(wsUrl, base, token) {
+  const url = new URL(wsUrl, base);
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  if (url.protocol === 'https:') url.protocol = 'wss:';
+  url.searchParams.set('token', token || '');
+  return url.href;
+}
+
+/** A server frame as a message `{type, ...}`, or null for anything else. */
+export function parseMessage(text) {
+  try {
+    const msg = JSON.parse(text);
+    return msg && typeof msg === 'object' && typeof msg.type === 'string' ? msg : null;
+  } catch {
+    return null;
+  }
+}
+
 export class RoomSocket {
   /**
    * @param {string} url   the room's ws_url (token is added here, never put in share links)
@@ -34,12 +53,8 @@ export class RoomSocket {
   }
 
   connect() {
-    const url = new URL(this.url, location.href);
-    if (url.protocol === 'http:') url.protocol = 'ws:';
-    if (url.protocol === 'https:') url.protocol = 'wss:';
-    url.searchParams.set('token', getToken() || '');
     this.onState('connecting', { attempt: this.attempt });
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(socketUrl(this.url, location.href, getToken()));
     this.ws = ws;
     let opened = false;
     ws.onopen = () => {
@@ -51,30 +66,28 @@ export class RoomSocket {
       this.pingTimer = setInterval(() => this.send('ping'), PING_MS);
     };
     ws.onmessage = (event) => {
-      let msg;
-      try {
-        msg = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (msg && typeof msg.type === 'string') this.onMessage(msg);
+      const msg = parseMessage(event.data);
+      if (msg) this.onMessage(msg);
     };
     ws.onclose = (event) => {
       clearInterval(this.pingTimer);
-      if (this.ws !== ws) return;
-      this.ws = null;
-      // A join the server refuses is an HTTP answer before the handshake (removed, ended,
-      // not live yet...), which browsers only report as 1006: after two, stop retrying.
-      if (!opened) this.refusals += 1;
-      const refused = this.refusals >= 2;
-      const final = this.stopped || FINAL_CLOSE(event.code) || refused || this.attempt >= MAX_ATTEMPTS;
-      this.onState('closed', { code: event.code, reason: event.reason, final, refused });
-      if (!final) {
-        const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
-        this.attempt += 1;
-        this.retryTimer = setTimeout(() => this.connect(), delay);
-      }
+      if (this.ws === ws) this.closed(event, opened);
     };
+  }
+
+  closed(event, opened) {
+    this.ws = null;
+    // A join the server refuses is an HTTP answer before the handshake (removed, ended,
+    // not live yet...), which browsers only report as 1006: after two, stop retrying.
+    if (!opened) this.refusals += 1;
+    const refused = this.refusals >= 2;
+    const final = this.stopped || FINAL_CLOSE(event.code) || refused || this.attempt >= MAX_ATTEMPTS;
+    this.onState('closed', { code: event.code, reason: event.reason, final, refused });
+    if (!final) {
+      const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
+      this.attempt += 1;
+      this.retryTimer = setTimeout(() => this.connect(), delay);
+    }
   }
 
   get open() {
