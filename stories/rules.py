@@ -187,6 +187,12 @@ def build_tray(
     return order_tray(tray_entry(viewer, mine), others)
 
 
+def first_expiry(entries: Iterable[TrayEntry], refs: Iterable[TrayRef]) -> float | None:
+    """When the first story a tray shows expires (a live tray reads again then)."""
+    shown = {sid for entry in entries for sid in entry.story_ids}
+    return min((r.expires_at for r in refs if r.id in shown), default=None)
+
+
 def _follower(close_friend: bool) -> Relation:
     return Relation(follows=True, close_friend=close_friend)
 

@@ -37,8 +37,11 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def tray_frames(svc: StoriesService, watcher: Watcher, events: list[LiveEvent]) -> list[str]:
-    """The frames one change sends: the published stories the new tray shows, then it."""
+async def tray_frames(
+    svc: StoriesService, watcher: Watcher, events: list[LiveEvent]
+) -> tuple[list[str], float | None]:
+    """The frames one change sends (the published stories the new tray shows, then it),
+    and when the first story it shows expires."""
     viewer = watcher.viewer
     with request_budget(svc.settings.redis_request_timeout):  # each read its own time
         read = await svc.tray_read(viewer)
@@ -52,7 +55,7 @@ async def tray_frames(svc: StoriesService, watcher: Watcher, events: list[LiveEv
     }
     watcher.announced = (watcher.announced & shown) | published.keys()
     frames = [sse("story.published", {"author": a, "story_id": i}) for i, a in published.items()]
-    return [*frames, sse("tray", tray_out(read.entries).model_dump(mode="json"))]
+    return [*frames, sse("tray", tray_out(read.entries).model_dump(mode="json"))], read.expires_next
 
 
 async def tray_stream(svc: StoriesService, watcher: Watcher, until: float) -> AsyncIterator[str]:
@@ -61,15 +64,21 @@ async def tray_stream(svc: StoriesService, watcher: Watcher, until: float) -> As
     heartbeat = svc.settings.stories_live_heartbeat_seconds
     yield "retry: 3000\n\n"
     try:
-        for frame in await tray_frames(svc, watcher, []):
-            yield frame
-        while (left := until - svc.clock.now()) > 0:
-            events = await watcher.next(min(heartbeat, left))
-            if events is None:  # this process is stopping
-                return
-            frames = await tray_frames(svc, watcher, events) if events else [": ping\n\n"]
+        frames, expiry = await tray_frames(svc, watcher, [])
+        while True:
             for frame in frames:
                 yield frame
+            if (left := until - (now := svc.clock.now())) <= 0:
+                break
+            # Expiry tells nobody: the stream reads again when a story it shows expires.
+            wait = min(heartbeat, left) if expiry is None else min(heartbeat, left, expiry - now)
+            events = await watcher.next(wait)
+            if events is None:  # this process is stopping
+                return
+            if events or (expiry is not None and svc.clock.now() >= expiry):
+                frames, expiry = await tray_frames(svc, watcher, events)
+            else:
+                frames = [": ping\n\n"]
         yield sse("expired", {})
     except (TimeoutError, *REDIS_DOWN) as exc:
         log.warning("stories.live.stream_lost", error=repr(exc))

@@ -13,12 +13,13 @@ many followers to fan out to, and the tray read in at most two round trips.
   expiry. A ref is only a hint that a story may be shown.
 
 Round trip 1 reads the viewer's own slot (tray index, seen set, pull set, own stories,
-mutes, hide list, close-friend-of list), their blocks both ways and the tombstone shards,
-each list whole when it has at most ``SMALL`` members (the usual case); round trip 2 asks
-whom the viewer follows among the tray's authors, asks the lists that were too long about
-those authors (or stories) only, and reads the pulled authors' stories: 4 + 5 +
-``GONE_SHARDS`` commands, then 1 + at most 5 + ``GONE_SHARDS`` + ``pull_max``, whatever the
-number of followed authors (at most 43 with the default 20 pulled authors).
+mutes, hide list, close-friend-of list) and their blocks both ways, each list whole when it
+has at most ``SMALL`` members (the usual case); round trip 2 asks whom the viewer follows
+among the tray's authors, asks the lists that were too long about those authors only, asks
+the tombstone shards about the fanned-out stories (tombstones are many at scale: they are
+never read whole) and reads the pulled authors' stories: 4 + 5 commands, then 1 + at most 5
++ ``GONE_SHARDS`` + ``pull_max``, whatever the number of followed authors (at most 39 with
+the default 20 pulled authors).
 """
 
 from __future__ import annotations
@@ -91,7 +92,6 @@ class FirstRead:
     pulled: list[str]  # pulled authors to ask about
     own: list[TrayRef]
     lists: list[frozenset[str] | None]  # RELATIONS, whole or too long
-    gone: list[frozenset[str] | None]  # each tombstone shard, whole or too long
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,7 @@ class TrayRead:
     entries: list[TrayEntry]
     round_trips: int
     pulled: list[str]  # the pulled authors this read asked about
+    expires_next: float | None = None  # when the first story shown expires
 
 
 def scored(names: Sequence[str], scores: Sequence[float | None]) -> frozenset[str]:
@@ -143,14 +144,17 @@ class TrayIndex:
         if not authors:
             none: frozenset[str] = frozenset()
             facts = TrayFacts(none, none, none, none, first.seen)
-            return TrayRead(rules.build_tray(viewer, first.own, [], facts, now), 1, first.pulled)
+            entries = rules.build_tray(viewer, first.own, [], facts, now)
+            return TrayRead(entries, 1, first.pulled, rules.first_expiry(entries, first.own))
         facts, pulled_refs = await self._second(viewer, authors, first)
-        entries = rules.build_tray(viewer, first.own, [*first.pushed, *pulled_refs], facts, now)
-        return TrayRead(entries, 2, first.pulled)
+        refs = [*first.pushed, *pulled_refs]
+        entries = rules.build_tray(viewer, first.own, refs, facts, now)
+        expires_next = rules.first_expiry(entries, [*first.own, *refs])
+        return TrayRead(entries, 2, first.pulled, expires_next)
 
     async def _first(self, viewer: str, now: float) -> FirstRead:
         """Round trip 1: the viewer's own slot (fanned-out refs, seen stories, pulled authors
-        to ask about, own stories), their short lists whole, the tombstones if few."""
+        to ask about, own stories) and their short lists whole."""
         s = self.store
         live = f"({now!r}"
         async with self.r.pipeline(transaction=False) as p:
@@ -160,24 +164,21 @@ class TrayIndex:
             p.hgetall(s.meta_key(viewer))
             for key in self.relation_keys(viewer).values():
                 p.zrange(key, 0, SMALL)
-            for shard in range(GONE_SHARDS):
-                p.zrangebyscore(s.gone_shard_key(shard), live, "+inf", start=0, num=SMALL + 1)
             members, seen, pulled, meta, *lists = await p.execute()
         return FirstRead(
             pushed=[r for m, sc in members if (r := ref_from_member(m, float(sc)))],
             seen=frozenset(seen),
             pulled=[str(a) for a in pulled],
             own=live_refs(viewer, meta),
-            lists=[whole(found) for found in lists[: len(RELATIONS)]],
-            gone=[whole(found) for found in lists[len(RELATIONS) :]],
+            lists=[whole(found) for found in lists],
         )
 
     async def _second(
         self, viewer: str, authors: list[str], first: FirstRead
     ) -> tuple[TrayFacts, list[TrayRef]]:
         """Round trip 2: whom the viewer follows of these authors, the long lists asked about
-        them, the pulled authors' stories, and the long tombstone shards asked about the
-        fanned-out stories."""
+        them, the tombstone shards asked about the fanned-out stories, and the pulled
+        authors' stories."""
         s = self.store
         asked = [
             (key, authors)
@@ -187,11 +188,7 @@ class TrayIndex:
         ids_by_shard: dict[int, list[str]] = {}
         for ref in first.pushed:
             ids_by_shard.setdefault(gone_shard(ref.id), []).append(ref.id)
-        asked += [
-            (s.gone_shard_key(shard), ids)
-            for shard, ids in ids_by_shard.items()
-            if first.gone[shard] is None
-        ]
+        asked += [(s.gone_shard_key(shard), ids) for shard, ids in sorted(ids_by_shard.items())]
         async with self.r.pipeline(transaction=False) as p:
             p.zmscore(self.graph.following_key(viewer), authors)
             for key, names in asked:
@@ -223,10 +220,7 @@ class TrayIndex:
             )
         )
         gone: frozenset[str] = frozenset().union(
-            *(
-                got if got is not None else found.get(self.store.gone_shard_key(k), frozenset())
-                for k, got in enumerate(first.gone)
-            )
+            *(found.get(self.store.gone_shard_key(k), frozenset()) for k in range(GONE_SHARDS))
         )
         excluded = rel["mutes"] | rel["blocks"] | rel["blocked_by"] | rel["hidden_from"]
         return TrayFacts(following, excluded, rel["close_of"], gone, first.seen)
@@ -248,13 +242,18 @@ class TrayIndex:
         await self._add(keys=[s.tray_key(viewer)], args=args, client=p)
 
     async def queue_remove(
-        self, p: Pipeline, viewer: str, members: Sequence[str] = (), author: str = ""
+        self,
+        p: Pipeline,
+        viewer: str,
+        members: Sequence[str] = (),
+        author: str = "",
+        tell: bool = True,
     ) -> None:
         """Take refs out of the viewer's tray index (``members``, or all of ``author``'s),
-        telling the viewer's live tray if one was there."""
+        telling the viewer's live tray if one was there (with ``tell``)."""
         s = self.store
         prefix = author + "|" if author else ""
-        args = [s.events_channel(viewer), TRAY_CHANGED, prefix, *members]
+        args = [s.events_channel(viewer) if tell else "", TRAY_CHANGED, prefix, *members]
         await self._remove(keys=[s.tray_key(viewer)], args=args, client=p)
 
     async def notify(self, *viewers: str) -> None:
@@ -285,7 +284,7 @@ class TrayIndex:
     async def unfollowed(self, viewer: str, author: str) -> None:
         """The viewer no longer follows the author: their refs and pull entry go."""
         async with self.r.pipeline(transaction=False) as p:
-            await self.queue_remove(p, viewer, author=author)
+            await self.queue_remove(p, viewer, author=author, tell=False)  # told once below
             p.zrem(self.store.pull_key(viewer), author)
             p.spublish(self.store.events_channel(viewer), TRAY_CHANGED)
             await p.execute()

@@ -52,6 +52,13 @@ class Stream:
         """The authors of the next tray event."""
         return [e["author"] for e in (await self.until("tray", within))["entries"]]
 
+    async def settles(self, authors: list[str], within: float = 10.0) -> None:
+        """Tray events come until one shows ``authors`` (a change told twice sends the
+        same tray twice)."""
+        async with asyncio.timeout(within):
+            while await self.tray() != authors:
+                pass
+
 
 @asynccontextmanager
 async def live(srv: LiveServer, user: str, ttl: int = 3600) -> AsyncIterator[Stream]:
@@ -178,3 +185,46 @@ async def test_pulled_authors_are_announced_once_to_every_live_follower(
         assert (await clients("star").delete(f"/v1/stories/{story['id']}")).status_code == 204
         assert await cat.tray() == ["star"]  # the tray that came with the story
         assert await cat.tray() == []
+
+
+async def test_a_reconnect_starts_with_the_whole_tray(clients: Clients, server: LiveServer) -> None:
+    """Nothing is replayed after a drop, and nothing needs to be: the first event of every
+    stream is the tray as it is now, stories published meanwhile included."""
+    await follow(clients, "bob", "ann")
+    async with live(server, "bob") as bob:
+        assert await bob.tray() == []
+    story = await publish(clients, "ann", "while you were away")
+    async with live(server, "bob") as bob:
+        first = await bob.next()
+        assert first[0] == "tray" and first[1]["entries"][0]["start_story_id"] == story["id"]
+
+
+async def test_follows_unfollows_and_blocks_after_publishing_change_the_live_tray(
+    clients: Clients, server: LiveServer
+) -> None:
+    await publish(clients, "ann", "before bob followed")
+    async with live(server, "bob") as bob:
+        await bob.settles([])
+        await follow(clients, "bob", "ann")  # backfilled: ann's live story comes in
+        await bob.settles(["ann"])
+        assert (await clients("bob").delete("/v1/users/ann/follow")).status_code == 204
+        await bob.settles([])
+        await follow(clients, "bob", "ann")
+        await bob.settles(["ann"])
+        assert (await clients("ann").put("/v1/me/blocks/bob")).status_code == 204
+        await bob.settles([])
+        assert (await clients("ann").delete("/v1/me/blocks/bob")).status_code == 204
+        await follow(clients, "bob", "ann")  # a block ended the follow: follow again
+        await bob.settles(["ann"])
+
+
+async def test_a_story_leaves_the_live_tray_when_it_expires(
+    make_server: Callable[..., LiveServer], clients: Clients
+) -> None:
+    srv = make_server(story_ttl_seconds=2)  # expiry publishes nothing: the stream keeps time
+    await follow(clients, "bob", "ann", srv)
+    async with live(srv, "bob") as bob:
+        await bob.settles([])
+        await publish(clients, "ann", "brief", srv=srv)
+        await bob.settles(["ann"])
+        await bob.settles([], within=8)  # long before the 15 s heartbeat
