@@ -271,12 +271,15 @@ class StoriesService:
             # reader that finds its id also finds the story.
             await self.store.save(story)
             mode = await self.fanout.mode(story.author)
-            if not await self._reserve_and_fan_out(story, mode):
-                raise too_many(self.settings.max_active_stories)
+            reserved = await self._reserve_and_fan_out(story, mode)
         except BaseException:
             with contextlib.suppress(*REDIS_DOWN, OSError):
                 await self.purge(story.id, author=story.author, retract=False)
             raise
+        if not reserved:  # refused: no tray ever had it (its fan-out stops at once)
+            with contextlib.suppress(*REDIS_DOWN, OSError):
+                await self.purge(story.id, author=story.author, shown=False)
+            raise too_many(self.settings.max_active_stories)
 
     async def _reserve_and_fan_out(self, story: Story, mode: str | None) -> bool:
         """Reserve the story and queue its fan-out in one round trip: Redis runs the job's
@@ -297,14 +300,15 @@ class StoriesService:
         return bool(reserved)
 
     async def purge(
-        self, story_id: str, author: str | None = None, retract: bool = True
+        self, story_id: str, author: str | None = None, retract: bool = True, shown: bool = True
     ) -> Story | None:
         """Remove a story's keys and blobs (deleting, expiring); repeating it is harmless. A
         story deleted before it expired is tombstoned (trays stop showing it at once) and,
-        with ``retract``, its refs are taken out of followers' trays."""
-        story = await self.store.purge(story_id, author=author)
+        with ``retract``, its refs are taken out of followers' trays; a story never
+        ``shown`` (its publish was refused) needs neither."""
+        story = await self.store.purge(story_id, author=author, tombstone=shown)
         await self.storage.delete_story(story_id)
-        if story is not None and rules.is_live(story.expires_at, self.clock.now()):
+        if shown and story is not None and rules.is_live(story.expires_at, self.clock.now()):
             if retract:
                 await self.fanout.retract(story)
             await self.trays.notify(story.author)

@@ -221,17 +221,20 @@ class StoryStore:
             args += [name, "1" if value else "0"]
         return bool(await self._update(keys=[self.story_key(sid)], args=args))
 
-    async def purge(self, sid: str, author: str | None = None) -> Story | None:
+    async def purge(
+        self, sid: str, author: str | None = None, tombstone: bool = True
+    ) -> Story | None:
         """Delete every key of a story (blobs are the caller's); safe to repeat.
 
-        ``author`` helps when the hash is already gone (a publish that failed half-way)."""
+        ``author`` helps when the hash is already gone (a publish that failed half-way);
+        ``tombstone=False`` for a story no tray can hold (its publish was refused)."""
         async with self.r.pipeline(transaction=False) as p:
             p.hgetall(self.story_key(sid))
             p.smembers(self.items_key(sid))
             raw, item_ids = await p.execute()
         story = Story.from_hash(raw)
         author = story.author if story else raw.get("author") or author
-        if story is not None and rules.is_live(story.expires_at, self.clock.now()):
+        if tombstone and story is not None and rules.is_live(story.expires_at, self.clock.now()):
             await self._tombstone(story)
         await self._forget_seen(sid)
         async with self.r.pipeline(transaction=False) as p:
