@@ -40,6 +40,7 @@ from server.store import Keys, check_server, connect, connect_probe, display_url
 from server.valkey import EmbeddedValkey
 from server.watchdog import watch_redis
 from server.webclient import static_dir
+from server.webhooks.feature import WebhooksFeature
 from stories.feature import StoriesFeature
 
 log = structlog.get_logger(__name__)
@@ -49,10 +50,11 @@ VERSION = "0.1.0"
 def default_features() -> list[Feature]:
     """Every feature, each handed the ones it depends on (and started after them)."""
     graph = GraphFeature()
-    stories = StoriesFeature(graph)
+    webhooks = WebhooksFeature()
+    stories = StoriesFeature(graph, webhooks)
     media = MediaFeature()
-    rooms = RoomsFeature(graph, media)
-    return [graph, stories, media, rooms, ShareFeature(stories, rooms)]
+    rooms = RoomsFeature(graph, media, webhooks)
+    return [graph, webhooks, stories, media, rooms, ShareFeature(stories, rooms)]
 
 
 class StartupError(Exception):
@@ -123,6 +125,7 @@ async def start(
     state: dict[str, Any] = {"platform": platform}
     for feat in feats:
         state.update(await stack.enter_async_context(feat.lifespan(platform)))
+    platform.nodes.start_reaping()  # every feature has added its clean-up for dead nodes
     return state
 
 

@@ -21,12 +21,21 @@ def serve(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port, each a media node (default: one per "
+            "core; one with --reload)",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP/WebSocket server (embedded Valkey when REDIS_URL is unset)."""
     import structlog
 
     from server import serving
     from server.logs import configure_logging
+    from server.workers import Supervisor, default_workers
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json, stdlib=True)
@@ -34,19 +43,29 @@ def serve(
         structlog.get_logger(__name__).info(
             "REDIS_URL unset: starting the embedded Valkey", directory=str(settings.data_dir)
         )
-    if "EPHEMERA_SECRET_KEY" not in os.environ:
-        # Keep one secret for the reloader's child processes and for `ephemera token`.
-        secret_file = settings.data_dir / "secret_key"
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if not secret_file.exists():
-            secret_file.write_text(settings.secret_key)
-            secret_file.chmod(0o600)
-        os.environ["EPHEMERA_SECRET_KEY"] = secret_file.read_text().strip()
+    _share_secret(settings)
     os.environ.setdefault("EPHEMERA_PUBLIC_BASE_URL", f"http://{host}:{port}")
-    why = serving.run(settings, host, port, reload)
+    count = 1 if reload else workers or default_workers()
+    if count > 1:
+        why = Supervisor(settings, host, port, count).run()
+    else:
+        why = serving.run(settings, host, port, reload)
     if why is not None:
         typer.echo(f"ephemera: could not start: {why}", err=True)
         raise typer.Exit(3)  # uvicorn's exit status for a server that could not start
+
+
+def _share_secret(settings: Settings) -> None:
+    """One secret for every process of this server (reloader, workers) and for `ephemera
+    token`: the environment's, or the one kept in the data folder."""
+    if "EPHEMERA_SECRET_KEY" in os.environ:
+        return
+    secret_file = settings.data_dir / "secret_key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not secret_file.exists():
+        secret_file.write_text(settings.secret_key)
+        secret_file.chmod(0o600)
+    os.environ["EPHEMERA_SECRET_KEY"] = secret_file.read_text().strip()
 
 
 def _secret(settings: Settings) -> str:

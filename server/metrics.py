@@ -1,8 +1,23 @@
-"""Prometheus metrics. Process-wide by nature, so module-level like prometheus_client intends."""
+"""Prometheus metrics. Process-wide by nature, so module-level like prometheus_client intends.
+
+Under ``ephemera serve --workers N`` (``server.workers``) every worker writes its metrics in
+a folder the supervisor shares (``PROMETHEUS_MULTIPROC_DIR``), so ``/metrics``, whichever
+worker answers, counts them all.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,9 +29,21 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 REDIS_ERRORS = Counter("ephemera_redis_errors_total", "Requests that failed because Redis was down")
-REDIS_UP = Gauge("ephemera_redis_up", "1 when the Redis watchdog last reached Redis")
-LIVE_ROOMS = Gauge("ephemera_live_rooms", "Rooms with at least one local connection")
-PARTICIPANTS = Gauge("ephemera_room_connections", "Room WebSocket connections on this process")
+REDIS_UP = Gauge(
+    "ephemera_redis_up",
+    "1 when the Redis watchdog last reached Redis (every worker's)",
+    multiprocess_mode="livemin",
+)
+LIVE_ROOMS = Gauge(
+    "ephemera_live_rooms",
+    "Rooms with at least one local connection (summed over workers)",
+    multiprocess_mode="livesum",
+)
+PARTICIPANTS = Gauge(
+    "ephemera_room_connections",
+    "Room WebSocket connections on this process (all workers)",
+    multiprocess_mode="livesum",
+)
 WS_MESSAGES = Counter("ephemera_ws_messages_total", "Room WebSocket messages received", ["type"])
 FORWARDED_PACKETS = Counter("ephemera_relay_forwarded_packets_total", "Audio packets forwarded")
 DROPPED_PACKETS = Counter(
@@ -25,4 +52,9 @@ DROPPED_PACKETS = Counter(
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, folder)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

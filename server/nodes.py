@@ -4,8 +4,12 @@ Every server process is one node, with an id unique to this run of the process (
 process is a new node whose old sockets and peer connections are gone) and the URL where
 clients reach it. Nodes hold a lease on their own entry in the ``alive`` lease table and
 renew it every heartbeat; a node that stops renewing is dead once its lease runs out. One
-other node then takes the dead entry (a lease of its own, see ``server.leases``), cleans up
-after it (``take_dead``), and forgets it.
+other node then takes the dead entry (a lease of its own, see ``server.leases``), has every
+feature clean up after it (the hooks added with ``on_dead``: its sockets' grace periods, its
+media rooms), and forgets it (``reap``).
+
+A node publishes its load with each heartbeat (``load``: the media layer's listeners, CPU
+and rooms) for placement; liveness is the lease alone.
 """
 
 from __future__ import annotations
@@ -14,17 +18,23 @@ import asyncio
 import contextlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
 
+from server.background import every
+from server.background import stop as stop_task
 from server.leases import LeaseTable
 from server.settings import Settings
 from server.store import REDIS_DOWN, Keys
 
 log = structlog.get_logger(__name__)
+
+DeadHook = Callable[[str], Awaitable[object]]  # clean up after the dead node with this id
+REAP_LEASE = 30.0  # cleaning up after one dead node takes at most this long
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,8 @@ class NodeRegistry:
         self._info = keys("nodes", "{nodes}", "info")
         self.load: dict[str, Any] = {}  # published with each heartbeat (listeners, cpu...)
         self._task: asyncio.Task[None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._hooks: list[DeadHook] = []
 
     async def start(self) -> list[str]:
         """Announce this node and keep announcing it. Returns the ids of earlier runs of this
@@ -76,12 +88,26 @@ class NodeRegistry:
         self._task = asyncio.create_task(self._run(), name="node-heartbeat")
         return predecessors
 
+    def on_dead(self, hook: DeadHook) -> None:
+        """Have ``hook(node_id)`` run for every dead node before it is forgotten. Hooks must
+        be safe to run twice: a process dying mid-way leaves the node to another one."""
+        self._hooks.append(hook)
+
+    def start_reaping(self) -> None:
+        """Clean up after dead nodes from now on (once every feature has added its hook)."""
+        reap = every(self.heartbeat_seconds, self.reap, "nodes.reap")
+        self._reaper = asyncio.create_task(reap, name="node-reaper")
+
     async def stop(self) -> None:
-        """Stop heartbeating and leave the registry at once."""
+        """Stop heartbeating and reaping, and leave the registry at once (again, harmlessly,
+        if a feature left it earlier so that no one placed work here while it stopped)."""
+        await stop_task(self._reaper)
+        self._reaper = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
         try:
             await self.forget(self.node.id)
         except REDIS_DOWN as exc:
@@ -127,6 +153,16 @@ class NodeRegistry:
         """Dead nodes for this node to clean up after; ``forget`` each one when done."""
         dead = await self.alive.take_due(self.node.id, lease, limit)
         return [d for d in dead if d != self.node.id]
+
+    async def reap(self, limit: int = 10) -> list[str]:
+        """Take up to ``limit`` dead nodes, run every hook for each, and forget them."""
+        dead = await self.take_dead(REAP_LEASE, limit)
+        for node_id in dead:
+            log.warning("nodes.dead", node=node_id)
+            for hook in self._hooks:
+                await hook(node_id)
+            await self.forget(node_id)
+        return dead
 
     async def forget(self, node_id: str) -> None:
         await self.alive.done(node_id)

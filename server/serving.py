@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import Any
 
 import structlog
@@ -129,19 +132,22 @@ class AnnouncingServer(uvicorn.Server):
             print(f"Ephemera running on http://{where}:{port} (Ctrl-C to stop)", flush=True)
 
 
-def run(settings: Settings, host: str, port: int, reload: bool) -> str | None:
-    """Serve the app until stopped; the reason it could not start, or None."""
-    from server.app import create_app
+class ReportingServer(uvicorn.Server):
+    """A worker's server (``server.workers``): tells the supervisor once it serves."""
 
-    # The reloader needs an import string; otherwise the app object is ours, so a failed
-    # start can be reported with its reason.
-    app: Any = "server.app:create_app" if reload else create_app()
-    config = uvicorn.Config(
+    def __init__(self, config: uvicorn.Config, conn: Connection) -> None:
+        super().__init__(config)
+        self.conn = conn
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.conn.send(("ready", os.getpid()))
+
+
+def _config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
-        factory=reload,
-        host=host,
-        port=port,
-        reload=reload,
         http="server.serving:DeadlineHttpProtocol",
         log_config=None,
         access_log=False,
@@ -149,18 +155,44 @@ def run(settings: Settings, host: str, port: int, reload: bool) -> str | None:
         ws_ping_interval=20,
         ws_ping_timeout=20,
         timeout_graceful_shutdown=10,
+        **options,
     )
+
+
+def run(settings: Settings, host: str, port: int, reload: bool) -> str | None:
+    """Serve the app in this process until stopped; the reason it could not start, or None
+    (several processes: ``server.workers``)."""
+    from server.app import create_app
+
+    # The reloader needs an import string; otherwise the app object is ours, so a failed
+    # start can be reported with its reason.
+    app: Any = "server.app:create_app" if reload else create_app()
+    config = _config(app, settings, factory=reload, host=host, port=port, reload=reload)
     server = AnnouncingServer(config)
+    if config.should_reload:
+        sockets = [config.bind_socket()]
+        target = ChangeReload(config, target=server.run, sockets=sockets).run
+        return _serve(target, server, None)
+    return _serve(server.run, server, app)
+
+
+def run_worker(settings: Settings, sock: socket.socket, conn: Connection) -> str | None:
+    """One worker of ``ephemera serve --workers N`` on the shared socket."""
+    from server.app import create_app
+
+    app = create_app(settings)
+    server = ReportingServer(_config(app, settings), conn)
+    return _serve(lambda: server.run(sockets=[sock]), server, app)
+
+
+def _serve(target: Callable[[], None], server: uvicorn.Server, app: Any) -> str | None:
     try:
         # uvicorn re-raises the SIGINT it handled after a graceful shutdown: not an error.
         with contextlib.suppress(KeyboardInterrupt):
-            if config.should_reload:
-                ChangeReload(config, target=server.run, sockets=[config.bind_socket()]).run()
-                return None
-            server.run()
+            target()
     except SystemExit as exc:  # uvicorn exits 3 when the app's start-up failed
         if not exc.code:
             return None
-    if server.started:
+    if server.started or app is None:
         return None
     return str(getattr(getattr(app, "state", None), "startup_error", "see the log above"))

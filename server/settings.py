@@ -119,19 +119,34 @@ class Settings(BaseSettings):
 
     # WebRTC: STUN/TURN URLs handed to clients (JSON list of RTCIceServer objects).
     ice_servers: list[dict[str, str | list[str]]] = []
-    # Media relay: this node's URL as clients reach it (default public_base_url), node
-    # heartbeats, how a packet reaches listeners ("fast": one pass per packet, see
+    # Media relay: how a packet reaches listeners ("fast": one pass per packet, see
     # docs/relay.md; "stock": aiortc's own sender per listener; "reencode": decode and
     # re-encode per listener, aiortc MediaRelay's cost model; the last two are benchmark
     # baselines), the per-listener queue of the stock path (20 ms packets), and how long a
     # connected listener may send nothing at all (ICE consent answers, RTCP, media) before
     # it counts as gone and its connection is closed.
-    media_node_url: str | None = None
-    node_heartbeat_seconds: float = 5.0
-    node_ttl_seconds: float = 15.0
     relay_mode: Literal["fast", "stock", "reencode"] = "fast"
     relay_queue_packets: int = 16
     relay_silence_seconds: float = 4.0
+    # Media nodes (every server process is one; docs/relay.md, "One room on many nodes"):
+    # this process's URL in the node registry (a restarted process at the same URL replaces
+    # its earlier run at once; default public_base_url), how often a node renews its
+    # registry lease and how long the lease runs (a node that stops renewing is dead, and
+    # so is its claim on the rooms it originates), the most listeners a node takes, the CPU
+    # (fraction of one core) below which a node serving a room takes more of its listeners
+    # (above it they go to the least loaded node, an edge), the address other nodes send
+    # this node's trunk packets to (a room's audio from its origin; set it to this
+    # machine's address when nodes run on several machines) and where the trunk sockets
+    # listen (default: that address), and how long routed signaling waits for the node
+    # serving a participant's media.
+    media_node_url: str | None = None
+    node_heartbeat_seconds: float = 1.0
+    node_ttl_seconds: float = 3.0
+    media_node_max_listeners: int = 500
+    media_busy_cpu: float = 0.6
+    media_trunk_host: str = "127.0.0.1"
+    media_trunk_bind: str | None = None
+    media_rpc_timeout_seconds: float = 5.0
 
     # Mobile deep links: apps that may open /rooms/... and /stories/... links
     # (served as /.well-known/apple-app-site-association and /.well-known/assetlinks.json).
@@ -146,6 +161,22 @@ class Settings(BaseSettings):
     rate_room_join: str = "60/minute"
     rate_ws_message: str = "20/second"
     rate_room_reaction: str = "3/second"
+
+    # Webhooks (docs/webhooks.md): endpoints receiving every event, signed with the secret
+    # (Standard Webhooks: base64, optionally prefixed whsec_). Failed deliveries are retried
+    # after base, 2*base, 4*base... seconds (each delay at most retry_max) for retry_window,
+    # then dead-lettered. An endpoint's answer may take up to timeout; one process at a time
+    # delivers to an endpoint, holding a lease of lease_seconds; at most inflight_max events
+    # per endpoint are read ahead. Reminders go out in batches of reminder_batch user ids.
+    webhook_urls: list[Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$")]] = []
+    webhook_secret: str | None = None
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_retry_window_seconds: float = 24 * 3600.0
+    webhook_lease_seconds: float = 15.0
+    webhook_inflight_max: int = 1000
+    webhook_reminder_batch: int = 500
 
     # Unset: readable lines when stderr is a terminal, JSON lines otherwise.
     log_json: bool | None = None

@@ -11,6 +11,7 @@ from server.background import stop
 from server.feature import Provides, ServiceFeature, Slot
 from server.graph.store import Graph
 from server.platform import Platform
+from server.webhooks.feature import Webhooks
 from stories.api import STORIES, api
 from stories.fanout import FANOUT_SHARDS, Fanout
 from stories.live import LiveTrays
@@ -25,9 +26,10 @@ class StoriesFeature(ServiceFeature[StoriesService]):
     slot: Slot[StoriesService] = STORIES
     apis = (api,)
 
-    def __init__(self, graph: Provides[Graph]) -> None:
+    def __init__(self, graph: Provides[Graph], webhooks: Provides[Webhooks] | None = None) -> None:
         super().__init__()
         self.graph = graph
+        self.webhooks = webhooks
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, platform: Platform) -> StoriesService:
@@ -36,8 +38,14 @@ class StoriesFeature(ServiceFeature[StoriesService]):
         # explicitly per upload, and turns Pillow's warning into an error).
         Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
         graph = self.graph.service
+        outbox = self.webhooks.service.outbox if self.webhooks is not None else None
         store = StoryStore(
-            platform.redis, platform.keys, settings.story_grace_seconds, graph, platform.clock
+            platform.redis,
+            platform.keys,
+            settings.story_grace_seconds,
+            graph,
+            platform.clock,
+            outbox,
         )
         trays = TrayIndex(store, settings.stories_tray_pull_max)
         fanout = Fanout(trays, settings, consumer=platform.node.id)

@@ -300,13 +300,18 @@ class StoriesService:
         return bool(reserved)
 
     async def purge(
-        self, story_id: str, author: str | None = None, retract: bool = True, shown: bool = True
+        self,
+        story_id: str,
+        author: str | None = None,
+        retract: bool = True,
+        shown: bool = True,
+        expired: bool = False,
     ) -> Story | None:
         """Remove a story's keys and blobs (deleting, expiring); repeating it is harmless. A
         story deleted before it expired is tombstoned (trays stop showing it at once) and,
         with ``retract``, its refs are taken out of followers' trays; a story never
-        ``shown`` (its publish was refused) needs neither."""
-        story = await self.store.purge(story_id, author=author, tombstone=shown)
+        ``shown`` (its publish was refused) needs neither. ``expired``: by the sweeper."""
+        story = await self.store.purge(story_id, author, tombstone=shown, expired=expired)
         await self.storage.delete_story(story_id)
         if shown and story is not None and rules.is_live(story.expires_at, self.clock.now()):
             if retract:

@@ -48,7 +48,8 @@ from server.clock import Clock
 from server.graph.store import Graph, user_page
 from server.leases import LeaseTable, ms
 from server.store import Keys
-from stories import rules
+from server.webhooks.outbox import Outbox, lua_append
+from stories import integration, rules
 from stories.model import InboxItem, Story, ViewerPage, meta_value, ref_of
 from stories.rules import Cursor, Relation
 
@@ -63,8 +64,10 @@ def gone_shard(story_id: str) -> int:
 
 # Adds a story to its author's index and tray metadata unless the author already has
 # ``max`` live stories; expired entries are trimmed on the way. Both keys share the
-# author's hash tag, so the script is atomic and cluster-safe.
-RESERVE = """
+# author's hash tag, so the script is atomic and cluster-safe. KEYS[3...] are webhook
+# outbox streams: the story.published event is appended with the story (ARGV[7...]).
+RESERVE = (
+    """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[1], id)
@@ -73,13 +76,15 @@ end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
-for _, key in ipairs(KEYS) do
-  if redis.call('EXPIRETIME', key) < tonumber(ARGV[6]) then
-    redis.call('EXPIREAT', key, ARGV[6])
+for i = 1, 2 do
+  if redis.call('EXPIRETIME', KEYS[i]) < tonumber(ARGV[6]) then
+    redis.call('EXPIREAT', KEYS[i], ARGV[6])
   end
 end
-return 1
 """
+    + lua_append(3, 7)
+    + "return 1"
+)
 
 # HSET only if the story still exists: a plain HSET racing a delete would recreate the key
 # without a TTL.
@@ -105,9 +110,16 @@ class StoryStore:
     """Every read is as of ``clock``'s now: Redis expires keys lazily, so reads filter on it."""
 
     def __init__(
-        self, redis: Redis, keys: Keys, grace_seconds: int, graph: Graph, clock: Clock
+        self,
+        redis: Redis,
+        keys: Keys,
+        grace_seconds: int,
+        graph: Graph,
+        clock: Clock,
+        outbox: Outbox | None = None,
     ) -> None:
         self.r = redis
+        self.outbox = outbox or Outbox(keys)
         self.k = keys
         self.grace = grace_seconds
         self.clock = clock
@@ -194,8 +206,12 @@ class StoryStore:
     async def reserve(self, story: Story, max_active: int, client: Pipeline | None = None) -> Any:
         """Take one of the author's ``max_active`` slots: 1, or 0 when they are all used
         (with ``client``, queued on that pipeline: its reply is the result)."""
+        streams: list[str] = []
+        event: list[str] = []
+        if self.outbox.enabled:
+            streams, event = self.outbox.script_args(integration.published(story))
         return await self._reserve(
-            keys=[self.by_author_key(story.author), self.meta_key(story.author)],
+            keys=[self.by_author_key(story.author), self.meta_key(story.author), *streams],
             args=[
                 repr(self.clock.now()),
                 max_active,
@@ -203,6 +219,7 @@ class StoryStore:
                 story.id,
                 meta_value(ref_of(story)),
                 self._expire_at(story),
+                *event,
             ],
             client=client,
         )
@@ -222,12 +239,13 @@ class StoryStore:
         return bool(await self._update(keys=[self.story_key(sid)], args=args))
 
     async def purge(
-        self, sid: str, author: str | None = None, tombstone: bool = True
+        self, sid: str, author: str | None = None, tombstone: bool = True, expired: bool = False
     ) -> Story | None:
         """Delete every key of a story (blobs are the caller's); safe to repeat.
 
         ``author`` helps when the hash is already gone (a publish that failed half-way);
-        ``tombstone=False`` for a story no tray can hold (its publish was refused)."""
+        ``tombstone=False`` for a story no tray can hold (its publish was refused);
+        ``expired`` (the sweeper) appends story.expired with the deletion."""
         async with self.r.pipeline(transaction=False) as p:
             p.hgetall(self.story_key(sid))
             p.smembers(self.items_key(sid))
@@ -237,7 +255,9 @@ class StoryStore:
         if tombstone and story is not None and rules.is_live(story.expires_at, self.clock.now()):
             await self._tombstone(story)
         await self._forget_seen(sid)
-        async with self.r.pipeline(transaction=False) as p:
+        async with self.r.pipeline(transaction=True) as p:
+            if expired and story is not None:
+                self.outbox.append(p, integration.expired(story, self.clock.now()))
             p.delete(self.story_key(sid), self.viewers_key(sid), self.items_key(sid))
             p.zrem(self.due_key(), sid)
             if author:
@@ -415,7 +435,8 @@ class StoryStore:
 
     async def add_inbox_item(self, author: str, item: InboxItem) -> None:
         expire_at = rules.redis_expire_at(item.story_expires_at, self.grace)
-        async with self.r.pipeline(transaction=False) as p:
+        async with self.r.pipeline(transaction=True) as p:
+            self.outbox.append(p, integration.answered(author, item))
             p.hset(self.item_key(item.id), mapping=_mapping(item.to_hash()))
             p.expireat(self.item_key(item.id), expire_at)
             p.sadd(self.items_key(item.story_id), item.id)

@@ -42,7 +42,7 @@ class Sweeper:
             for sid in ids:
                 check_cancelled()
                 try:
-                    await self.service.purge(sid)
+                    await self.service.purge(sid, expired=True)
                 except OSError as exc:  # the lease expires and the story is retried
                     log.warning("stories.sweep_failed", story_id=sid, error=repr(exc))
                     continue

@@ -79,3 +79,46 @@ async def test_node_registry_liveness_and_predecessors(redis: Redis) -> None:
     for r in (a, b, b2):
         await r.stop()
     assert await a.nodes() == {}
+
+
+async def test_a_dead_node_is_cleaned_up_by_every_hook_once_then_forgotten(
+    redis: Redis,
+) -> None:
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}:")
+
+    def registry(node_id: str, url: str) -> NodeRegistry:
+        return NodeRegistry(redis, keys, Node(node_id, url), heartbeat_seconds=60, ttl_seconds=15)
+
+    a, c = registry("a", "http://a"), registry("c", "http://c")
+    cleaned: list[tuple[str, str]] = []
+    failing = [True]
+
+    async def rooms_hook(node_id: str) -> None:
+        cleaned.append(("rooms", node_id))
+
+    async def media_hook(node_id: str) -> None:
+        if failing[0]:
+            raise ConnectionError("Redis went away mid-way")
+        cleaned.append(("media", node_id))
+
+    c.on_dead(rooms_hook)
+    c.on_dead(media_hook)
+    await a.start()
+    await c.start()
+    b2 = registry("b2", "http://a")  # a restarts as b2: a is dead at once
+    await b2.start()
+    # The hook failed: a is not forgotten, and stays leased to c (retried once that runs out).
+    with pytest.raises(ConnectionError):
+        await c.reap()
+    assert cleaned == [("rooms", "a")]
+    assert await b2.reap() == []
+    holders = keys("nodes", "{nodes}", "holder")
+    assert await redis.hget(holders, "a") == "c"
+    # Every hook succeeds this time: a is forgotten.
+    failing[0] = False
+    await redis.zadd(a.alive.key, {"a": 0})  # c's clean-up lease ran out
+    assert await c.reap() == ["a"]
+    assert cleaned == [("rooms", "a"), ("rooms", "a"), ("media", "a")]
+    assert await redis.hget(holders, "a") is None and await c.reap() == []
+    for r in (c, b2):
+        await r.stop()

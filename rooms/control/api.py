@@ -1,5 +1,5 @@
 """HTTP endpoints of rooms: create, schedule, edit, start, cancel, end, discover, preview,
-and the card image of share links."""
+reminders, and the card image of share links."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rooms.control.schemas import (
     CreateRoom,
     EditRoom,
     ListQuery,
+    Reminder,
     Room,
     RoomList,
     RoomPreview,
@@ -152,3 +153,28 @@ async def end_room(ctx: Ctx, room_id: str) -> Room:
     """End a live room for everyone (host only)."""
     meta = await store(ctx).end_by_host(checked_id(room_id), ctx.user)
     return await service(ctx).room(meta)
+
+
+@api.get("/v1/rooms/{room_id}/reminder")
+async def get_reminder(ctx: Ctx, room_id: str) -> Reminder:
+    """Whether the caller asked to be reminded when the room starts, and how many did."""
+    meta = await visible(ctx, room_id)
+    reminded, count = await store(ctx).reminded(meta.id, ctx.user)
+    return Reminder(room_id=meta.id, reminded=reminded, reminder_count=count)
+
+
+@api.put("/v1/rooms/{room_id}/reminder")
+async def set_reminder(ctx: Ctx, room_id: str) -> Reminder:
+    """Remind the caller when this scheduled room starts (a ``room.reminder`` webhook event
+    names them); idempotent. ``409 room_not_scheduled`` once the room is live or ended."""
+    meta = await visible(ctx, room_id)
+    count = await store(ctx).remind(meta.id, ctx.user, on=True)
+    return Reminder(room_id=meta.id, reminded=True, reminder_count=count)
+
+
+@api.delete("/v1/rooms/{room_id}/reminder")
+async def drop_reminder(ctx: Ctx, room_id: str) -> Reminder:
+    """Take back the caller's reminder of a scheduled room; idempotent."""
+    meta = await visible(ctx, room_id)
+    count = await store(ctx).remind(meta.id, ctx.user, on=False)
+    return Reminder(room_id=meta.id, reminded=False, reminder_count=count)

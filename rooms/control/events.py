@@ -175,6 +175,15 @@ class RtcIce(Event):
     candidate: dict[str, Any] | None
 
 
+class RtcRestart(Event):
+    """The media node serving the participant went away, they may speak now and speakers
+    are served elsewhere, or a node can take them after ``media_full`` / ``media_busy``:
+    close the peer connection, open a new one and send ``rtc.offer``."""
+
+    type: Literal["rtc.restart"] = "rtc.restart"
+    publish: bool  # whether the participant may send audio now
+
+
 class Replaced(Event):
     """Server processes only: the user connected again, so socket ``conn`` must close."""
 
@@ -199,6 +208,7 @@ ServerEvent = Annotated[
     | RtcOffer
     | RtcAnswer
     | RtcIce
+    | RtcRestart
     | Replaced,
     Field(discriminator="type"),
 ]

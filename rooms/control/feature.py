@@ -12,6 +12,7 @@ from server.background import every, stop
 from server.feature import Provides, ServiceFeature, Slot
 from server.graph.store import Graph
 from server.platform import Platform
+from server.webhooks.feature import Webhooks
 
 
 class RoomsFeature(ServiceFeature[RoomsService]):
@@ -19,15 +20,22 @@ class RoomsFeature(ServiceFeature[RoomsService]):
     apis = (api.api,)
     routes = (socket.route,)
 
-    def __init__(self, graph: Provides[Graph], media: Provides[MediaService] | None) -> None:
+    def __init__(
+        self,
+        graph: Provides[Graph],
+        media: Provides[MediaService] | None,
+        webhooks: Provides[Webhooks] | None = None,
+    ) -> None:
         super().__init__()
         self.graph = graph
         self.media = media
+        self.webhooks = webhooks
         self._runner: asyncio.Task[None] | None = None
 
     async def start(self, platform: Platform) -> RoomsService:
         media = self.media.service if self.media is not None else None
-        service = RoomsService(platform, self.graph.service, media)
+        outbox = self.webhooks.service.outbox if self.webhooks is not None else None
+        service = RoomsService(platform, self.graph.service, media, outbox)
         await service.hub.start()
         interval = service.settings.room_tick_seconds
         self._runner = asyncio.create_task(

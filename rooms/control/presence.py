@@ -7,19 +7,15 @@ leaves them to another one) and applies them with ``RoomStore.expire``.
 
 A process that dies cannot mark its sockets closed, so each one lists its connections in
 ``rooms:node:<node>:conns``; when the platform's node registry (``server.nodes``, on Redis
-time) declares a node dead, one other process takes it, starts the grace periods of its
-participants, and forgets it.
+time) declares a node dead, the one process that takes it runs ``disconnect_all`` for it
+(a hook of the registry's, next to the media layer's) before forgetting it.
 """
 
 from __future__ import annotations
 
-import structlog
-
 from rooms.control.store import RoomStore
 from server.nodes import NodeRegistry
 from server.settings import Settings
-
-log = structlog.get_logger(__name__)
 
 
 class Presence:
@@ -28,14 +24,14 @@ class Presence:
         self.nodes = nodes
         self.node = nodes.node.id
         self.settings = settings
+        nodes.on_dead(self.disconnect_all)
 
     @property
     def lease(self) -> float:
-        """How long one process holds a deadline or a dead node it is working on."""
+        """How long one process holds a deadline it is working on."""
         return max(10.0, self.settings.room_tick_seconds * 10)
 
     async def tick(self) -> None:
-        await self.reap_dead_nodes()
         await self.expire_due()
 
     async def expire_due(self, limit: int = 100) -> None:
@@ -43,12 +39,6 @@ class Presence:
         for entry in await self.store.grace.take_due(self.node, self.lease, limit, now):
             room_id, user_id, conn = entry.split("|", 2)
             await self.store.expire(room_id, user_id, conn)
-
-    async def reap_dead_nodes(self) -> None:
-        for node in await self.nodes.take_dead(self.lease):
-            log.warning("rooms.node_dead", node=node)
-            await self.disconnect_all(node)
-            await self.nodes.forget(node)
 
     async def disconnect_all(self, node: str, keep: set[str] | None = None) -> None:
         """Start the grace period of every participant listed on ``node`` but not in ``keep``."""

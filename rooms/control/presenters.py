@@ -22,7 +22,7 @@ def ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value else None
 
 
-def room(meta: Meta, counts: Counts, base_url: str, ws_url: str) -> Room:
+def room(meta: Meta, counts: Counts, base_url: str, reminders: int = 0) -> Room:
     return Room(
         id=meta.id,
         title=meta.title,
@@ -39,13 +39,13 @@ def room(meta: Meta, counts: Counts, base_url: str, ws_url: str) -> Room:
         listener_count=counts[0],
         speaker_count=counts[1],
         share_url=links.absolute(base_url, links.room_path(meta.id)),
-        ws_url=ws_url,
+        reminder_count=reminders,
     )
 
 
 def preview(meta: Meta, counts: Counts) -> RoomPreview:
     """What anyone may see of a room (link previews): a part of the Room."""
-    shown = room(meta, counts, base_url="", ws_url="")
+    shown = room(meta, counts, base_url="")
     return RoomPreview.model_validate(shown.model_dump(include=PREVIEW))
 
 

@@ -56,7 +56,6 @@ class Terms:
 class Env:
     terms: Terms
     now: float
-    ws_url: str = ""  # the room socket's URL, for the room in a ``room.updated``
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def succeed(room: RoomState, env: Env, events: list[Addressed]) -> RoomState:
     new_meta = replace(meta, host=heir.user_id)
     after = replace(room.put(heir_rec), meta=new_meta)
     counts = (after.listeners, len(after.stage))
-    shown = presenters.room(new_meta, counts, env.terms.base_url, env.ws_url)
+    shown = presenters.room(new_meta, counts, env.terms.base_url)
     events += [updated(heir_rec), (RoomUpdated(room=shown), None)]
     return after
 

@@ -73,7 +73,16 @@ class Room(BaseModel):
     listener_count: int
     speaker_count: int  # everyone on stage: host, co-hosts and speakers
     share_url: str  # {public base}/rooms/{id}: the page that unfurls and opens the room
-    ws_url: str
+    # How many people asked to be reminded when the scheduled room starts (0 once it has).
+    reminder_count: int = 0
+
+
+class Reminder(BaseModel):
+    """The caller's reminder of a scheduled room."""
+
+    room_id: str
+    reminded: bool
+    reminder_count: int
 
 
 class RoomList(BaseModel):

@@ -14,12 +14,12 @@ from rooms.control.presence import Presence
 from rooms.control.schemas import Room
 from rooms.control.state import Meta
 from rooms.control.store import RoomStore
-from rooms.media.nodes import RoomNodes, room_ws_url
 from rooms.media.port import MediaService
 from server.background import stop
 from server.feature import Slot
 from server.graph.store import Graph
 from server.platform import Platform
+from server.webhooks.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +37,13 @@ class Departed(Protocol):
 class RoomsService:
     """What every room endpoint and socket of this process shares."""
 
-    def __init__(self, platform: Platform, graph: Graph, media: MediaService | None) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        graph: Graph,
+        media: MediaService | None,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.settings = platform.settings
         self.redis = platform.redis
         self.keys = platform.keys
@@ -47,30 +53,24 @@ class RoomsService:
         self.media = media
         # Unique per process run: a restarted process is a new node whose old sockets are gone.
         self.node = platform.node.id
-        self.store = RoomStore(self.redis, self.keys, self.settings, self.clock, self.ws_url)
+        self.store = RoomStore(self.redis, self.keys, self.settings, self.clock, outbox)
         control = self.keys("rooms", "node", self.node)
         self.hub = Hub(self.redis, self.keys, self._on_room_event, self._resync, control)
         self.presence = Presence(self.store, platform.nodes, self.settings)
-        self.room_nodes = RoomNodes(self.redis, self.keys)
         self.local: set[str] = set()  # "room|user|conn" of this process's sockets
         self._counts: dict[str, tuple[int, int]] = {}
         self._unsettled = False  # a socket closed while Redis was unreachable
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def ws_url(self, room_id: str, state: str) -> str:
-        """Where to open the room's socket: for a live room, the node serving its media (or
-        the one it will be served by). Only looks: the claim waits for an ``rtc.offer``."""
-        if self.media is not None and state == "live":
-            own = self.settings.media_node_url or self.settings.public_base_url
-            return await self.room_nodes.ws_url(room_id, own)
-        return room_ws_url(self.settings.public_base_url, room_id)
-
     async def room(self, meta: Meta, counts: tuple[int, int] | None = None) -> Room:
         """The room as clients see it."""
         if counts is None:
             counts = (await self.store.counts([meta.id]))[0]
-        ws_url = await self.ws_url(meta.id, meta.state)
-        return presenters.room(meta, counts, self.settings.public_base_url, ws_url)
+        reminders = 0
+        if meta.state == "scheduled":
+            [reminders] = await self.store.reminder_counts([meta.id])
+        base = self.settings.public_base_url
+        return presenters.room(meta, counts, base, reminders)
 
     async def rooms(self, metas: list[Meta]) -> list[Room]:
         counts = await self.store.counts(m.id for m in metas)

@@ -10,6 +10,7 @@ Layout (``{id}`` is a hash tag, so one room's keys share a cluster slot):
 * ``room:{id}:flags``    set of listeners with a raised hand or a pending invitation
 * ``room:{id}:invited``  set of listeners with a pending invitation
 * ``room:{id}:removed``  set of removed users (never readmitted)
+* ``room:{id}:reminders`` set of users to remind when the scheduled room starts
 * ``rooms:live`` / ``rooms:scheduled`` zsets for discovery, ``rooms:by_host:<user>``
 * ``rooms:grace``        lease table (``server.leases``): ``room|user|conn`` -> when a
   disconnected participant's grace period ends
@@ -19,7 +20,8 @@ Layout (``{id}`` is a hash tag, so one room's keys share a cluster slot):
 Every change is a ``rooms.control.reducer`` change run in one transaction
 (``server.transactions``): the store WATCHes and reads the part of the room the change
 needs, the reducer gives the new state and its events, and the store writes what changed
-(records, and every index that follows them) and publishes the events in the same
+(records, and every index that follows them), publishes the events and appends the
+change's webhook events to the outbox (``rooms.control.integration``) in the same
 MULTI/EXEC. A concurrent write makes EXEC fail and the change is decided again on fresh
 data, so two processes can never exceed a cap, and every process sees events in commit
 order.
@@ -29,14 +31,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from rooms.control import hub, rules
+from rooms.control import hub, integration, rules
 from rooms.control.reducer import (
     Act,
     CancelOverdue,
@@ -55,14 +57,15 @@ from rooms.control.reducer import (
 from rooms.control.rules import Caps, Refused, Role, SpeakerPolicy
 from rooms.control.state import Meta, Record, RoomState
 from server.clock import Clock
-from server.errors import NotFound
+from server.errors import Conflict, NotFound
 from server.leases import LeaseTable, ms
 from server.settings import Settings
 from server.store import Keys
 from server.transactions import Writes, transact
+from server.webhooks.events import Envelope
+from server.webhooks.outbox import Outbox
 
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-WsUrl = Callable[[str, str], Awaitable[str]]  # (room id, state) -> ws_url
 
 
 def checked_id(room_id: str) -> str:
@@ -92,6 +95,7 @@ class RoomKeys:
         self.flags = keys("room", self._tag, "flags")
         self.invited = keys("room", self._tag, "invited")
         self.removed = keys("room", self._tag, "removed")
+        self.reminders = keys("room", self._tag, "reminders")
 
     def part(self, user_id: str) -> str:
         return self._keys("room", self._tag, "p", user_id)
@@ -105,12 +109,17 @@ class Reads:
     stage: bool = False  # everyone on stage and every invited listener too
     removed: bool = False  # which of ``users`` were removed
     listeners: bool = False  # the listener count (not watched: it only decides announcements)
-    ws_url: bool = False  # the room socket's URL (for a room.updated)
+    reminders: bool = False  # who asked to be reminded (for room.reminder webhooks)
 
 
 class RoomStore:
     def __init__(
-        self, redis: Redis, keys: Keys, settings: Settings, clock: Clock, ws_url: WsUrl
+        self,
+        redis: Redis,
+        keys: Keys,
+        settings: Settings,
+        clock: Clock,
+        outbox: Outbox | None = None,
     ) -> None:
         self.r = redis
         self.k = keys
@@ -121,7 +130,7 @@ class RoomStore:
         grace = (s.reconnect_grace_seconds, s.host_grace_seconds)
         limits = (s.room_listener_events_max, s.scheduled_room_expiry_seconds)
         self.terms = Terms(self.caps, *grace, *limits, s.public_base_url)
-        self.ws_url = ws_url
+        self.outbox = outbox or Outbox(keys)
         self.live_index = keys("rooms", "live")
         self.scheduled_index = keys("rooms", "scheduled")
         self.grace = LeaseTable(redis, keys("rooms", "grace"))
@@ -233,7 +242,8 @@ class RoomStore:
         return self._meta_of(await self._apply(room_id, Edit(user, changes), Reads()))
 
     async def start(self, room_id: str, user: str) -> Meta:
-        return self._meta_of(await self._apply(room_id, Start(user), Reads()))
+        reads = Reads(reminders=self.outbox.enabled)
+        return self._meta_of(await self._apply(room_id, Start(user), reads))
 
     async def cancel(self, room_id: str, user: str) -> Meta:
         return self._meta_of(await self._apply(room_id, Close(user, "scheduled"), Reads()))
@@ -266,6 +276,50 @@ class RoomStore:
         assert outcome.state.meta is not None  # a change that succeeded has a room
         return outcome.state.meta
 
+    # ---- reminders ----
+
+    async def remind(self, room_id: str, user_id: str, on: bool) -> int:
+        """Add or drop ``user_id``'s reminder of a scheduled room; the room's reminder count.
+
+        Checked and written in one transaction with the room's state: a reminder set while
+        the room starts is either refused or in the start's ``room.reminder`` events.
+        """
+        rk = self.rk(room_id)
+
+        async def attempt(p: Pipeline) -> tuple[None, Writes | None]:
+            await p.watch(rk.meta)
+            state = await p.hget(rk.meta, "state")
+            if state is None:
+                raise NotFound("no such room", code="room_not_found")
+            if state != "scheduled":
+                raise Conflict(f"the room is {state!s}", code="room_not_scheduled")
+
+            def writes(w: Pipeline) -> None:
+                if on:
+                    w.sadd(rk.reminders, user_id)
+                else:
+                    w.srem(rk.reminders, user_id)
+
+            return None, writes
+
+        await transact(self.r, attempt)
+        return int(await self.r.scard(rk.reminders))
+
+    async def reminded(self, room_id: str, user_id: str) -> tuple[bool, int]:
+        """Whether ``user_id`` asked to be reminded, and how many did."""
+        rk = self.rk(room_id)
+        async with self.r.pipeline(transaction=False) as p:
+            p.sismember(rk.reminders, user_id)
+            p.scard(rk.reminders)
+            mine, count = await p.execute()
+        return bool(mine), int(count)
+
+    async def reminder_counts(self, room_ids: Iterable[str]) -> list[int]:
+        async with self.r.pipeline(transaction=False) as p:
+            for room_id in room_ids:
+                p.scard(self.rk(room_id).reminders)
+            return [int(n) for n in await p.execute()]
+
     # ---- changes: participants (the socket, grace periods) ----
 
     async def join(self, room_id: str, user_id: str, conn: str, node: str) -> Record:
@@ -283,7 +337,7 @@ class RoomStore:
 
     async def expire(self, room_id: str, user_id: str, conn: str) -> None:
         """A grace period ended: the participant is gone (unless they came back)."""
-        reads = Reads(users=(user_id,), stage=True, listeners=True, ws_url=True)
+        reads = Reads(users=(user_id,), stage=True, listeners=True)
         await self._apply(room_id, Expire(user_id, conn), reads)
         await self.grace.done(entry(room_id, user_id, conn))
 
@@ -310,14 +364,17 @@ class RoomStore:
 
     async def _apply(self, room_id: str, change: RoomChange, reads: Reads) -> Outcome:
         rk = self.rk(room_id)
-        ws_url = await self.ws_url(room_id, "live") if reads.ws_url else ""
 
         async def attempt(p: Pipeline) -> tuple[tuple[RoomState, Outcome], Writes | None]:
             before = await self._read(p, rk, reads)
-            outcome = change.apply(before, Env(self.terms, self.clock.now(), ws_url))
+            now = self.clock.now()
+            outcome = change.apply(before, Env(self.terms, now))
             if outcome.state is before and not outcome.events:
                 return (before, outcome), None
-            return (before, outcome), partial(self._write, rk=rk, before=before, outcome=outcome)
+            subscribers = await self._subscribers(p, rk) if reads.reminders else []
+            hooks = self._webhooks(before, outcome.state, now, subscribers)
+            write = partial(self._write, rk=rk, before=before, outcome=outcome, hooks=hooks)
+            return (before, outcome), write
 
         before, outcome = await transact(self.r, attempt)
         was, now = before.meta, outcome.state.meta
@@ -350,9 +407,29 @@ class RoomStore:
         meta = Meta.from_hash(raw_meta) if raw_meta else None
         return RoomState(meta, members, frozenset(removed), listeners)
 
+    async def _subscribers(self, p: Pipeline, rk: RoomKeys) -> list[str]:
+        await p.watch(rk.reminders)
+        return [str(u) for u in await p.smembers(rk.reminders)]
+
+    def _webhooks(
+        self, before: RoomState, after: RoomState, now: float, subscribers: list[str]
+    ) -> list[Envelope]:
+        if not self.outbox.enabled:
+            return []
+        batch = self.settings.webhook_reminder_batch
+        return integration.webhook_events(before, after, now, subscribers, batch)
+
     # ---- writing ----
 
-    def _write(self, p: Pipeline, *, rk: RoomKeys, before: RoomState, outcome: Outcome) -> None:
+    def _write(
+        self,
+        p: Pipeline,
+        *,
+        rk: RoomKeys,
+        before: RoomState,
+        outcome: Outcome,
+        hooks: list[Envelope],
+    ) -> None:
         """Write what ``outcome`` changed, and its events, on the MULTI ``p``."""
         after = outcome.state
         if after.meta is not None and after.meta != before.meta:
@@ -369,6 +446,7 @@ class RoomStore:
             p.sadd(rk.removed, *added)
         for event, to in outcome.events:
             hub.queue(p, self.k, rk.room_id, event, to)
+        self.outbox.append(p, *hooks)
 
     def _write_meta(self, p: Pipeline, old: Meta | None, new: Meta) -> None:
         """Write the room's metadata; the discovery indexes and leases follow its state."""
@@ -389,6 +467,8 @@ class RoomStore:
             for index in (self.live_index, self.scheduled_index, self.overdue.key):
                 p.zrem(index, room_id)
             p.zrem(self.by_host(new.host), room_id)
+        if new.state != "scheduled":  # reminders are for the start (and sent with it)
+            p.delete(self.rk(room_id).reminders)
 
     def _put(self, p: Pipeline, rk: RoomKeys, old: Record | None, rec: Record) -> None:
         """Write a record and keep every index that follows it in step."""

@@ -1,36 +1,42 @@
-"""Wires the media relay into the app: this node's relay, started before the control plane."""
+"""Wires the media relay into the app: this process's media node and the router that is
+the media port for the control plane (started before it)."""
 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from rooms.control import hub
-from rooms.media.nodes import NodeRegistry
-from rooms.media.service import RelayMediaService
+from rooms.media.node import MediaNode
+from rooms.media.router import MediaRouter
 from server.feature import ServiceFeature, Slot
 from server.platform import Platform
 
-MEDIA: Slot[RelayMediaService] = Slot("media")
+MEDIA: Slot[MediaRouter] = Slot("media")
 
 
-class MediaFeature(ServiceFeature[RelayMediaService]):
+class MediaFeature(ServiceFeature[MediaRouter]):
     slot = MEDIA
 
-    async def start(self, platform: Platform) -> RelayMediaService:
-        settings = platform.settings
-        nodes = NodeRegistry(
-            platform.redis,
-            platform.keys,
-            platform.node.id,
-            platform.node.url,
-            heartbeat_seconds=settings.node_heartbeat_seconds,
-            ttl_seconds=settings.node_ttl_seconds,
-        )
+    async def start(self, platform: Platform) -> MediaRouter:
+        # The platform's node registry: liveness is its lease; the media's load rides along.
         publish = functools.partial(hub.publish, platform.redis, platform.keys)
-        service = RelayMediaService(settings, nodes, publish)
-        await service.start()
-        return service
+        node = MediaNode(platform.settings, platform.redis, platform.keys, platform.nodes, publish)
+        router = MediaRouter(node)
 
-    async def stop(self, service: RelayMediaService) -> None:
-        # Every peer connection closes and the rooms are handed back before Redis closes.
-        await service.close()
+        def dispatch(room_id: str | None, message: dict[str, Any]) -> None:
+            if room_id is None and message.get("op") == "deliver":
+                router.on_deliver(message)
+            else:
+                node.on_message(room_id, message)
+
+        node.bus.handler = dispatch
+        await node.start()
+        await router.start()
+        return router
+
+    async def stop(self, router: MediaRouter) -> None:
+        # Participants here are sent elsewhere, every peer connection closes and what this
+        # node held in Redis goes, before Redis closes.
+        await router.stop()
+        await router.node.stop()

@@ -1,8 +1,9 @@
 """The seam between the room control plane and the media relay.
 
-The control plane (WebSocket handler, role rules) calls these methods; the relay
-(``rooms.media.service``) implements them. Keeping the contract here lets either side change
-its insides freely.
+The control plane (WebSocket handler, role rules) calls these methods on the process that
+holds the participant's socket; the router (``rooms.media.router``) implements them there,
+wherever the participant's media is served. Keeping the contract here lets either side
+change its insides freely.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ PublishEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class MediaService(Protocol):
-    """Where a room's media is served is read from Redis (``rooms.media.nodes.RoomNodes``) by the
-    control plane, without asking this service: reads never claim a room."""
+    """A room's media, for the control plane: which node serves it is the media's business
+    (clients use one socket URL on every process)."""
 
     async def signal(
         self, room_id: str, user_id: str, message: dict[str, Any], send: SendJson
     ) -> None:
-        """Handle a validated ``rtc.*`` message from a participant connected to this node."""
+        """Handle an ``rtc.*`` message from a participant whose socket is on this process;
+        ``send`` reaches that socket."""
         ...
 
     async def set_publishing(self, room_id: str, user_id: str, allowed: bool) -> None:
@@ -39,5 +41,5 @@ class MediaService(Protocol):
         ...
 
     async def end_room(self, room_id: str) -> None:
-        """The room ended: close every peer connection of it on this node."""
+        """The room ended: close every peer connection of it, on every node."""
         ...

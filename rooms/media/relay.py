@@ -15,11 +15,17 @@ A :class:`Source` receives a speaker's RTP packets from the receiver tap
 
 A source whose speaker may not publish (muted, demoted) drops everything it receives:
 enforcement is here, on the server, not a client flag.
+
+In a room served by several nodes, the origin's local sources also send each packet to the
+room's edges (``trunk``, :mod:`rooms.media.trunk`), and an edge's sources are *remote*: fed
+by the trunk (``on_trunk``), gated too (a mute is applied on every node at once), never
+counted for speaking (the origin does that).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -33,6 +39,7 @@ from aiortc.rtp import RtpPacket
 from rooms.media.aiortc_seam import OPUS_CLOCK_RATE, SILENCE_LEVEL, opus_packet
 from rooms.media.fanout import Counters, FanOut, Output
 from rooms.media.speaking import LevelMeter
+from rooms.media.trunk import TrunkOut
 
 QUEUE_PACKETS = 16  # 320 ms of 20 ms frames: beyond that, old audio is worth less than new
 
@@ -103,6 +110,12 @@ class Source:
     received: int = 0
     outputs: list[Slot] = field(default_factory=list)
     meter: LevelMeter = field(default_factory=LevelMeter)
+    # Multi-node rooms: a local speaker's stream to the edges (``trunk`` is the room's, set
+    # on its origin), or a speaker of another node's (``remote``: fed by the trunk).
+    trunk: TrunkOut | None = None
+    trunk_ssrc: int = field(default_factory=lambda: random.randrange(1, 1 << 32))
+    trunk_seq: int = field(default_factory=lambda: random.randrange(1 << 15))
+    remote: bool = False
     _last_ts: int | None = None
     _pts: int = 0
 
@@ -143,18 +156,32 @@ class Source:
         level = SILENCE_LEVEL if extension is None else int(extension[1])
         self.meter.add(level)
         pts = self._timeline(packet.timestamp)
+        # RFC 6464 byte as received: voice activity flag and level.
+        level_byte = level if extension is None or not extension[0] else 0x80 | level
+        marker = 0x80 if packet.marker else 0
+        trunk = self.trunk
+        if trunk is not None:  # the origin: once to every edge node, before any listener
+            trunk.forward(self, packet.payload, level_byte, marker, pts)
+        self._emit(packet.payload, level_byte, marker, pts)
+
+    def on_trunk(self, payload: bytes, level_byte: int, marker: int, timestamp: int) -> None:
+        """A packet of this (remote) speaker from the room's origin: the edge's hot path."""
+        self.received += 1
+        if not self.allowed:  # a mute seen here before the origin's gate took effect
+            self.counters.dropped += 1
+            return
+        self._emit(payload, level_byte, marker, self._timeline(timestamp))
+
+    def _emit(self, payload: bytes, level_byte: int, marker: int, pts: int) -> None:
         outputs = self.outputs
         if not outputs or self.mode == "reencode":
             return  # re-encode: frames come from pump_frames()
         if self.fanout is not None:
-            # RFC 6464 byte as received: voice activity flag and level.
-            level_byte = level if extension is None or not extension[0] else 0x80 | level
-            marker = 0x80 if packet.marker else 0
             # A fast room's slots are all Outputs (see RoomRelay).
             fast = cast(list[Output], outputs)
-            self.fanout.push(fast, packet.payload, level_byte, marker, pts, self.counters)
+            self.fanout.push(fast, payload, level_byte, marker, pts, self.counters)
             return
-        item = opus_packet(packet.payload, pts)
+        item = opus_packet(payload, pts)
         for track in cast(list[ForwardTrack], outputs):
             track.put(item)
         self.counters.forwarded += len(outputs)
@@ -198,6 +225,14 @@ class RoomRelay:
         self.fanout = fanout if mode == "fast" else None
         self.sources: dict[str, Source] = {}
         self.allowed: dict[str, bool] = {}
+        self.trunk: TrunkOut | None = None
+
+    def set_trunk(self, trunk: TrunkOut | None) -> None:
+        """The room's trunk to its edges (on its origin): every local source feeds it."""
+        self.trunk = trunk
+        for source in self.sources.values():
+            if not source.remote:
+                source.trunk = trunk
 
     def source(self, user_id: str) -> Source:
         """The user's source, created on first use with the current publishing permission."""
@@ -209,9 +244,34 @@ class RoomRelay:
                 allowed=self.allowed.get(user_id, False),
                 mode=self.mode,
                 fanout=self.fanout,
+                trunk=self.trunk,
             )
             self.sources[user_id] = source
         return source
+
+    def remote_source(self, user_id: str, ssrc: int) -> Source:
+        """The source of a speaker of the room's origin, as its trunk stream ``ssrc``
+        (another stream of the same user replaces it: they reconnected). The origin gates
+        it; here it is gated too as soon as a mute is heard of."""
+        source = self.sources.get(user_id)
+        if source is not None and source.remote and source.trunk_ssrc == ssrc:
+            return source
+        self.drop_source(user_id)
+        source = Source(
+            user_id,
+            self.counters,
+            allowed=self.allowed.get(user_id, True),
+            mode=self.mode,
+            fanout=self.fanout,
+            trunk_ssrc=ssrc,
+            remote=True,
+        )
+        self.sources[user_id] = source
+        return source
+
+    def trunk_sources(self) -> dict[int, str]:
+        """Which user each live local source's trunk stream carries: what the edges mirror."""
+        return {s.trunk_ssrc: s.user_id for s in self.sources.values() if s.live and not s.remote}
 
     def set_allowed(self, user_id: str, allowed: bool) -> None:
         """Gate a user's audio; takes effect on the very next packet."""
@@ -254,4 +314,4 @@ class RoomRelay:
 
     def speaking_windows(self) -> dict[str, tuple[int, int]]:
         """Each publishing source's level window, for the speaking detector."""
-        return {s.user_id: s.meter.take() for s in self.sources.values() if s.live}
+        return {s.user_id: s.meter.take() for s in self.sources.values() if s.live and not s.remote}

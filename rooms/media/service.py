@@ -30,7 +30,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Protocol
 
 import structlog
 from aiortc import (
@@ -38,14 +38,12 @@ from aiortc import (
     RTCDtlsTransport,
     RTCIceServer,
     RTCPeerConnection,
-    RTCRtpHeaderExtensionParameters,
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from rooms.control import events
 from rooms.media.aiortc_seam import (
@@ -55,21 +53,27 @@ from rooms.media.aiortc_seam import (
     tap_receiver,
 )
 from rooms.media.fanout import Counters, FanOut, Link, Output, sender_reports
-from rooms.media.nodes import NodeRegistry, room_ws_url
 from rooms.media.port import PublishEvent, SendJson
 from rooms.media.relay import ForwardTrack, RoomRelay, Slot
+from rooms.media.signaling import (
+    IceCandidate,
+    RtcAnswer,
+    RtcOffer,
+    keep_session_formats,
+    parse_message,
+    parse_sdp,
+    ufrag,
+)
 from rooms.media.speaking import UPDATE_INTERVAL, SpeakingDetector
 from server import metrics
 from server.errors import Conflict, ValidationFailed
 from server.settings import Settings
-from server.store import REDIS_DOWN
 
 log = structlog.get_logger(__name__)
 
 OPUS = next(
     c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"
 )
-MAX_SDP = 32 * 1024
 SEND_TIMEOUT = 2.0  # a stuck WebSocket must not hold the room's ticker
 # A participant quiet this long (browsers ping the selected pair every 2.5 s, aioice every
 # 5 s) is asked for a sign of life (an ICE consent request) about once a second, so a live
@@ -81,32 +85,14 @@ PROBE_EVERY = 1.0
 REPORT_SECONDS = 5.0
 
 
-class _Msg(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class NodeHooks(Protocol):
+    """What the node around the relay (``rooms.media.node``) is told of, when there is one."""
 
+    def sources_changed(self, room: RoomMedia) -> None:
+        """A local speaker's source started or ended (an origin tells its edges)."""
 
-class RtcOffer(_Msg):
-    type: Literal["rtc.offer"]
-    sdp: str = Field(min_length=1, max_length=MAX_SDP)
-
-
-class RtcAnswer(_Msg):
-    type: Literal["rtc.answer"]
-    sdp: str = Field(min_length=1, max_length=MAX_SDP)
-
-
-class IceCandidate(_Msg):
-    candidate: str = Field(max_length=1024)
-    sdpMid: str | None = Field(default=None, max_length=64)
-    sdpMLineIndex: int | None = Field(default=None, ge=0, le=1024)
-
-
-class RtcIce(_Msg):
-    type: Literal["rtc.ice"]
-    candidate: IceCandidate | None
-
-
-RtcMessage = TypeAdapter(Annotated[RtcOffer | RtcAnswer | RtcIce, Field(discriminator="type")])
+    def room_idle(self, room: RoomMedia) -> None:
+        """The room has nothing left on this node and was forgotten here."""
 
 
 @dataclass(eq=False)
@@ -144,15 +130,25 @@ class Peer:
 
 @dataclass(eq=False)
 class RoomMedia:
-    """Everything of one room's media on this node."""
+    """Everything of one room's media on this node.
+
+    ``origin``: this node receives the room's speakers (always, on a single node); an edge
+    receives their packets from the origin over the trunk instead (``rooms.media.node``).
+    """
 
     id: str
     relay: RoomRelay
     counters: Counters
+    origin: bool = True
     peers: dict[str, Peer] = field(default_factory=dict)
     detector: SpeakingDetector = field(default_factory=SpeakingDetector)
     ticker: asyncio.Task[None] | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def listeners(self) -> int:
+        """Peers that may not publish."""
+        allowed = self.relay.allowed
+        return sum(1 for user in self.peers if not allowed.get(user, False))
 
 
 def _ice_server(entry: dict[str, Any]) -> RTCIceServer:
@@ -161,34 +157,26 @@ def _ice_server(entry: dict[str, Any]) -> RTCIceServer:
     )
 
 
-def _parse_sdp(sdp: str) -> SessionDescription:
-    try:
-        description = SessionDescription.parse(sdp)
-    except Exception as exc:  # aiortc raises assorted errors on malformed SDP
-        raise ValidationFailed(f"malformed SDP: {exc}", code="bad_sdp") from exc
-    if not description.media:
-        raise ValidationFailed("the SDP has no media section", code="bad_sdp")
-    for media in description.media:
-        if media.kind != "audio":
-            raise ValidationFailed("rooms carry audio only", code="audio_only")
-        if not any(c.mimeType.lower() == "audio/opus" for c in media.rtp.codecs):
-            raise ValidationFailed("every audio section must offer Opus", code="opus_required")
-        if media.ice is None or not media.ice.usernameFragment:
-            raise ValidationFailed("the SDP has no ICE credentials", code="bad_sdp")
-    return description
-
-
 class RelayMediaService:
-    """The SFU: implements ``rooms.media.port.MediaService``."""
+    """The SFU of this process: every peer connection it serves.
+
+    On its own it implements ``rooms.media.port.MediaService`` for one node (every room
+    here is its own origin); in a deployment the router (``rooms.media.router``) is the
+    port and the node (``rooms.media.node``) drives this service for the participants
+    routed here.
+    """
 
     def __init__(
-        self, settings: Settings, nodes: NodeRegistry, publish: PublishEvent | None = None
+        self,
+        settings: Settings,
+        publish: PublishEvent | None = None,
+        hooks: NodeHooks | None = None,
     ) -> None:
         self.settings = settings
-        self.nodes = nodes
         # Room events go out on the room's channel to every process; without it (tests of
         # the relay alone) straight to this node's peers.
         self.publish = publish
+        self.hooks = hooks
         self.rooms: dict[str, RoomMedia] = {}
         self.fanout = FanOut()
         # The server itself needs STUN at most (to learn its public address), never TURN.
@@ -197,28 +185,20 @@ class RelayMediaService:
 
     # ---------------------------------------------------------------- MediaService
 
-    async def media_ws_url(self, room_id: str) -> str:
-        return await self.nodes.room_ws_url(room_id)
-
     async def signal(
         self, room_id: str, user_id: str, message: dict[str, Any], send: SendJson
     ) -> None:
-        try:
-            msg = RtcMessage.validate_python(message)
-        except ValidationError as exc:
-            raise ValidationFailed(_first_error(exc), code="bad_rtc_message") from exc
+        msg = parse_message(message)
         room = self.rooms.get(room_id)
         peer = room.peers.get(user_id) if room else None
         if isinstance(msg, RtcOffer):
-            description = _parse_sdp(msg.sdp)
-            ufrag = _ufrag(description)
-            if peer is None or peer.ufrag != ufrag:
+            description = parse_sdp(msg.sdp)
+            if peer is None or peer.ufrag != ufrag(description):
                 # A first offer, or one from a new client-side connection (a reload or a
                 # reconnect): the new connection replaces the old one.
-                await self._check_node(room_id)
                 if peer is not None:
                     await self._drop_peer(peer)
-                peer = self._new_peer(self._room(room_id), user_id, send, ufrag)
+                peer = self._new_peer(self.room(room_id), user_id, send, ufrag(description))
                 await self._first_offer(peer, msg.sdp, description)
                 return
         if peer is None:
@@ -236,12 +216,12 @@ class RelayMediaService:
         if room is None:
             if not allowed:
                 return
-            room = self._room(room_id)
+            room = self.room(room_id)
         was = room.relay.allowed.get(user_id, False)
         room.relay.set_allowed(user_id, allowed)  # gates the very next packet
         log.info("media.publishing", room=room_id, user=user_id, allowed=allowed)
         peer = room.peers.get(user_id)
-        if allowed and not was and peer is not None:
+        if allowed and not was and peer is not None and room.origin:
             source = room.relay.sources.get(user_id)
             if source is None or not source.receiving:
                 # Invite the client to send its microphone on the upstream m-line.
@@ -249,14 +229,19 @@ class RelayMediaService:
                 self._schedule(peer)
         if was != allowed:
             self._sync_room(room)
+            self._sources_changed(room)
         self._forget_if_idle(room)
 
-    async def leave(self, room_id: str, user_id: str) -> None:
+    async def leave(self, room_id: str, user_id: str, ufrag: str | None = None) -> None:
+        """The participant left: close their peer connection (only the one with ``ufrag``,
+        when given: a newer one of theirs stays)."""
         room = self.rooms.get(room_id)
         if room is None:
             return
-        room.relay.set_allowed(user_id, False)
         peer = room.peers.get(user_id)
+        if ufrag is not None and peer is not None and peer.ufrag != ufrag:
+            return
+        room.relay.set_allowed(user_id, False)
         if peer is not None:
             await self._drop_peer(peer)
         room.relay.allowed.pop(user_id, None)
@@ -266,9 +251,43 @@ class RelayMediaService:
         room = self.rooms.pop(room_id, None)
         if room is not None:
             await self._close_room(room)
-        with contextlib.suppress(*REDIS_DOWN):
-            if room_id in self.nodes.active or room is not None:
-                await self.nodes.release(room_id)
+            if self.hooks is not None:
+                self.hooks.room_idle(room)
+
+    # ---------------------------------------------------------------- for the node
+
+    def room(self, room_id: str, *, origin: bool = True) -> RoomMedia:
+        """The room's media here, created (as origin, or as an edge) if need be."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            counters = Counters()
+            relay = RoomRelay(counters, mode=self.settings.relay_mode, fanout=self.fanout)
+            room = RoomMedia(room_id, relay, counters, origin=origin)
+            self.rooms[room_id] = room
+        return room
+
+    def peer_ufrag(self, room_id: str, user_id: str) -> str | None:
+        room = self.rooms.get(room_id)
+        peer = room.peers.get(user_id) if room else None
+        return peer.ufrag if peer else None
+
+    def listeners(self) -> int:
+        return sum(room.listeners() for room in self.rooms.values())
+
+    def sync(self, room: RoomMedia) -> None:
+        """The room's sources changed: every peer's slots follow."""
+        self._sync_room(room)
+
+    async def restart(self, room: RoomMedia, user_id: str) -> None:
+        """Ask the participant to connect their media again (through the router, which
+        places them anew) and close their peer connection here."""
+        peer = room.peers.get(user_id)
+        if peer is None:
+            return
+        publish = room.relay.allowed.get(user_id, False)
+        await self._send(peer, events.RtcRestart(publish=publish).wire())
+        await self._drop_peer(peer)
+        self._forget_if_idle(room)
 
     # ---------------------------------------------------------------- queries
 
@@ -294,36 +313,13 @@ class RelayMediaService:
 
     # ---------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
-        await self.nodes.start()
-
     async def close(self) -> None:
-        """Server shutdown: close every peer connection, hand the rooms back."""
+        """Server shutdown: close every peer connection."""
         rooms, self.rooms = list(self.rooms.values()), {}
         for room in rooms:
             await self._close_room(room)
-        await self.nodes.stop()
 
     # ---------------------------------------------------------------- internals
-
-    async def _check_node(self, room_id: str) -> None:
-        owner = await self.nodes.claim(room_id)
-        if owner != self.nodes.node_id:
-            url = room_ws_url(await self.nodes.url_of(owner), room_id)
-            raise Conflict(
-                f"this room's audio is served by another node: connect to {url}",
-                code="wrong_node",
-            )
-        self.nodes.active.add(room_id)
-
-    def _room(self, room_id: str) -> RoomMedia:
-        room = self.rooms.get(room_id)
-        if room is None:
-            counters = Counters()
-            relay = RoomRelay(counters, mode=self.settings.relay_mode, fanout=self.fanout)
-            room = RoomMedia(room_id, relay, counters)
-            self.rooms[room_id] = room
-        return room
 
     def _new_peer(self, room: RoomMedia, user_id: str, send: SendJson, ufrag: str) -> Peer:
         pc = RTCPeerConnection(self._rtc_config)
@@ -420,7 +416,7 @@ class RelayMediaService:
         async with peer.lock:
             if peer.pc.signalingState != "have-local-offer":
                 raise Conflict("no offer of ours is waiting for an answer", code="no_offer")
-            _parse_sdp(sdp)
+            parse_sdp(sdp)
             try:
                 await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
@@ -451,6 +447,11 @@ class RelayMediaService:
             tap_receiver(receiver, lambda packet: None)
             return
         room = peer.room
+        if not room.origin:
+            # An edge forwards the origin's speakers only; a participant allowed to speak is
+            # moved to the origin by the router (this is a microphone sent meanwhile).
+            tap_receiver(receiver, lambda packet: None)
+            return
         source = room.relay.source(peer.user_id)
         tap_receiver(receiver, source.on_rtp, decode=source.reencode)
         source.receiving = True
@@ -458,6 +459,7 @@ class RelayMediaService:
             self._spawn(room, source.pump_frames(track))
         log.info("media.source", room=room.id, user=peer.user_id, allowed=source.allowed)
         self._sync_room(room)
+        self._sources_changed(room)
 
     def _assign(self, peer: Peer, *, add: bool = True) -> None:
         """Point the peer's slots at the live sources; add slots if short.
@@ -529,7 +531,10 @@ class RelayMediaService:
         if peer.closed:
             return
         peer.closed = True
+        source = room.relay.sources.get(peer.user_id)
         room.relay.drop_source(peer.user_id)
+        if source is not None and not source.remote:
+            self._sources_changed(room)
         for slot in peer.slots:
             slot.stop()
         for link in peer.links.values():
@@ -540,16 +545,24 @@ class RelayMediaService:
         await peer.pc.close()
         log.info("media.peer_closed", room=room.id, user=peer.user_id)
 
+    def _sources_changed(self, room: RoomMedia) -> None:
+        if self.hooks is not None:
+            self.hooks.sources_changed(room)
+
     def _forget_if_idle(self, room: RoomMedia) -> None:
-        if room.peers or any(room.relay.allowed.values()):
+        """Forget a room with no peers (and, on its origin, nobody allowed to publish who
+        may still connect)."""
+        if room.peers or (room.origin and any(room.relay.allowed.values())):
             return
         self._flush(room)
-        if self.rooms.get(room.id) is room:
-            del self.rooms[room.id]
-        self.nodes.active.discard(room.id)
+        if self.rooms.get(room.id) is not room:
+            return
+        del self.rooms[room.id]
         if room.ticker is not None:
             room.ticker.cancel()
             room.ticker = None
+        if self.hooks is not None:
+            self.hooks.room_idle(room)
 
     async def _close_room(self, room: RoomMedia) -> None:
         if room.ticker is not None:
@@ -575,8 +588,9 @@ class RelayMediaService:
             await asyncio.sleep(UPDATE_INTERVAL)
             self._flush(room)
             self._watch_links(room)
+            # Speaking is computed once, on the origin (an edge's sources are remote).
             changed = room.detector.update(room.relay.speaking_windows())
-            if changed is not None:
+            if changed is not None and room.origin:
                 try:
                     await self._announce(room, events.Speaking(user_ids=list(changed)).wire())
                 except Exception:  # never let one failure stop the room's ticker
@@ -633,44 +647,7 @@ def _quietly(action: Callable[[], None]) -> None:
         log.info("media.probe_failed", error=repr(exc))
 
 
-def keep_session_formats(offer_sdp: str, remote_sdp: str) -> str:
-    """Our re-offer, with the payload type and header extension ids the client chose.
-
-    aiortc builds every offer from its own defaults (Opus as payload type 96, its own
-    extension ids) even for m-lines negotiated earlier with the client's numbers (a
-    browser's Opus is 111), while its running senders and receivers keep the first
-    numbers. Changing them in a re-offer would silence those m-lines, and mixing ids in
-    one BUNDLE group is refused by browsers, so every m-line keeps the session's numbers.
-    """
-    remote = SessionDescription.parse(remote_sdp).media[0].rtp
-    opus = next(c for c in remote.codecs if c.mimeType.lower() == "audio/opus")
-    extension_ids = {e.uri: e.id for e in remote.headerExtensions}
-    offer = SessionDescription.parse(offer_sdp)
-    for media in offer.media:
-        for codec in media.rtp.codecs:
-            if codec.mimeType.lower() == "audio/opus":
-                codec.payloadType = opus.payloadType
-        media.fmt = [c.payloadType for c in media.rtp.codecs]
-        media.rtp.headerExtensions = [
-            RTCRtpHeaderExtensionParameters(id=extension_ids[e.uri], uri=e.uri)
-            for e in media.rtp.headerExtensions
-            if e.uri in extension_ids
-        ]
-    return str(offer)
-
-
-def _ufrag(description: SessionDescription) -> str:
-    ice = description.media[0].ice
-    return ice.usernameFragment if ice is not None and ice.usernameFragment else ""
-
-
 def _urls_start_with(entry: dict[str, Any], scheme: str) -> bool:
     urls = entry.get("urls", [])
     urls = [urls] if isinstance(urls, str) else urls
     return bool(urls) and all(str(u).startswith(scheme) for u in urls)
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else str(err["msg"])

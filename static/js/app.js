@@ -56,33 +56,44 @@ function updateChrome(routeName) {
 
 async function route() {
   const id = ++renderId;
-  if (cleanup) {
-    try {
-      cleanup();
-    } catch (e) {
-      console.error(e);
-    }
-    cleanup = null;
-  }
+  runCleanup();
   const path = location.pathname;
-  const query = new URLSearchParams(location.search);
   const match = routes.map((r) => ({ r, m: r.pattern.exec(path) })).find((x) => x.m);
   if (!match) {
     navigate('/', { replace: true });
     return;
   }
   const { r, m } = match;
+  prepareView(r);
+  if (!session.user && !r.public) {
+    cleanup = renderSignIn(view, { next: here() });
+    return;
+  }
+  await renderRoute(id, r, m.slice(1).map(decodeURIComponent), new URLSearchParams(location.search));
+}
+
+function runCleanup() {
+  if (!cleanup) return;
+  try {
+    cleanup();
+  } catch (e) {
+    console.error(e);
+  }
+  cleanup = null;
+}
+
+/** The page around a screen: title, full screen or not, navigation, an empty view. */
+function prepareView(r) {
   if (routed) document.title = 'Ephemera';
   routed = true;
   document.body.classList.toggle('fullscreen', Boolean(r.fullscreen));
   updateChrome(r.name);
   view.replaceChildren();
   view.className = `view view-${r.name}`;
-  if (!session.user && !r.public) {
-    cleanup = renderSignIn(view, { next: here() });
-    return;
-  }
-  const params = m.slice(1).map(decodeURIComponent);
+}
+
+/** Render screen `r`; render number `id` keeps its cleanup only if no route came since. */
+async function renderRoute(id, r, params, query) {
   try {
     const result = await r.render(view, ...params, query);
     if (id !== renderId) {

@@ -10,7 +10,32 @@ import { h, mount } from './ui.js';
 
 export function renderSignIn(view, { next = '/', intro = null } = {}) {
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
-  const input = h('textarea', {
+  const input = tokenInput();
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Sign in');
+  const onsubmit = (e) => {
+    e.preventDefault();
+    trySignIn(input.value, next, { error, submit });
+  };
+  mount(
+    view,
+    h(
+      'form',
+      { class: 'panel signin', 'aria-labelledby': 'signin-title', onsubmit },
+      h('h1', { id: 'signin-title' }, 'Sign in'),
+      intro,
+      h('label', { for: 'token-input' }, 'Bearer token'),
+      input,
+      tokenHelp(),
+      error,
+      submit,
+    ),
+  );
+  input.focus();
+  return null;
+}
+
+function tokenInput() {
+  return h('textarea', {
     id: 'token-input',
     name: 'token',
     rows: 4,
@@ -20,44 +45,31 @@ export function renderSignIn(view, { next = '/', intro = null } = {}) {
     placeholder: 'eyJhbGciOiJIUzI1NiIs…',
     'aria-describedby': 'token-help',
   });
-  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Sign in');
-  const form = h(
-    'form',
-    {
-      class: 'panel signin',
-      'aria-labelledby': 'signin-title',
-      onsubmit: async (e) => {
-        e.preventDefault();
-        error.hidden = true;
-        submit.disabled = true;
-        try {
-          await signIn(input.value);
-          navigate(next, { replace: true });
-        } catch (err) {
-          error.textContent = describeError(err);
-          error.hidden = false;
-        } finally {
-          submit.disabled = false;
-        }
-      },
-    },
-    h('h1', { id: 'signin-title' }, 'Sign in'),
-    intro,
-    h('label', { for: 'token-input' }, 'Bearer token'),
-    input,
-    h(
-      'p',
-      { id: 'token-help', class: 'hint' },
-      'For development, mint a token on the server machine with ',
-      h('code', {}, 'ephemera token alice'),
-      ' (or ',
-      h('code', {}, '.venv/bin/ephemera token alice'),
-      ') and paste it here. The token stays in this browser only.',
-    ),
-    error,
-    submit,
+}
+
+function tokenHelp() {
+  return h(
+    'p',
+    { id: 'token-help', class: 'hint' },
+    'For development, mint a token on the server machine with ',
+    h('code', {}, 'ephemera token alice'),
+    ' (or ',
+    h('code', {}, '.venv/bin/ephemera token alice'),
+    ') and paste it here. The token stays in this browser only.',
   );
-  mount(view, form);
-  input.focus();
-  return null;
+}
+
+/** Check the token with the server; signed in, go on to `next`, else say why. */
+async function trySignIn(token, next, { error, submit }) {
+  error.hidden = true;
+  submit.disabled = true;
+  try {
+    await signIn(token);
+    navigate(next, { replace: true });
+  } catch (err) {
+    error.textContent = describeError(err);
+    error.hidden = false;
+  } finally {
+    submit.disabled = false;
+  }
 }

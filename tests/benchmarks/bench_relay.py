@@ -29,6 +29,9 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -39,9 +42,13 @@ from typing import Any
 import httpx
 import pytest
 
+from rooms.media.node import VIEW_SECONDS
+from rooms.media.trunk import TrunkOut, new_key, trunk_socket
 from server.settings import Settings
 from tests.benchmarks.relaygen import cpu_seconds
-from tests.support import ROOT, ServerProcess, settings_env
+from tests.support import ROOT, ServerProcess, free_port, settings_env
+
+EPHEMERA = str(Path(sys.executable).with_name("ephemera"))
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 SPEAKERS = 3
@@ -56,6 +63,9 @@ JOIN_CONCURRENCY = 10  # per listener process, while ramping up
 LISTENER_PROCESSES = 2
 GENERATOR_FULL = 0.9  # a generator process using this much of a core is the limit
 FULL_CORE = 0.9  # a server using this much of a core is the limit itself
+# One room over two processes against one process: each process is loaded to this much of
+# a core (the generators need the rest of a two-core machine; more on a bigger one).
+SCALE_CPU = float(os.environ.get("BENCH_SCALE_CPU", "0.4"))
 
 
 class Generator:
@@ -116,16 +126,83 @@ class Generator:
                 self.log.close()
 
 
+class Single:
+    """One server process (uvicorn), as the relay benchmark has always run it."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.server = ServerProcess(env)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def pids(self) -> list[int]:
+        assert self.server.proc is not None
+        return [self.server.proc.pid]
+
+
+class Workers:
+    """``ephemera serve --workers N``: N server processes on one port, one room over them."""
+
+    def __init__(self, env: dict[str, str], count: int) -> None:
+        self.env = env
+        self.count = count
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [EPHEMERA, "serve", "--port", str(self.port), "--workers", str(self.count)]
+        env = {**os.environ, **self.env, "EPHEMERA_PUBLIC_BASE_URL": self.url}
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        if b"Ephemera running" not in self.proc.stdout.readline():
+            raise RuntimeError("ephemera serve did not start")
+        time.sleep(2 * VIEW_SECONDS)  # the workers see each other in the registry
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=60)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def pids(self) -> list[int]:
+        """The worker processes (a supervisor does no work; one worker is no supervisor)."""
+        assert self.proc is not None
+        if self.count == 1:
+            return [self.proc.pid]
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        children = [c for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+        return sorted(
+            int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()
+        )
+
+
+Deployment = Single | Workers
+
+
 @dataclass
 class Row:
     mode: str
     listeners: int
-    cpu: float  # server, fraction of one core
+    cpu: float  # every server process together, fraction of one core
     forwarded_pps: float
     delivered_pps: float
     generator_cpu: float  # the busiest listener process, fraction of one core
     other_cpu: float  # the rest of the machine, cores
     latencies_ms: list[float] = field(default_factory=list)
+    busiest: float = 0.0  # the busiest server process, fraction of one core
+    processes: int = 1
 
     @property
     def per_cpu_second(self) -> float:
@@ -145,7 +222,7 @@ class Row:
         # Listeners not reading all that the server sent, while the server still had room.
         # (The server's count is flushed every 400 ms: a window's two counts differ a bit.)
         # (Re-encode counts frames handed to senders that may lag: not comparable.)
-        unread = self.delivered_pps < 0.8 * self.forwarded_pps and self.cpu < FULL_CORE
+        unread = self.delivered_pps < 0.8 * self.forwarded_pps and self.busiest < FULL_CORE
         return self.generator_cpu >= GENERATOR_FULL or (unread and self.mode != "reencode")
 
 
@@ -174,12 +251,16 @@ async def forwarded_total(base_url: str) -> float:
 
 
 class Scenario:
-    """One server process in one relay mode, one room, its speakers and listeners."""
+    """One deployment (one server process, or several) in one relay mode, one room, its
+    speakers and listeners."""
 
-    def __init__(self, env: dict[str, str], mode: str, log: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], mode: str, log: Path, workers: int | None = None
+    ) -> None:
         self.mode = mode
         self.log = log
-        self.server = ServerProcess({**env, "EPHEMERA_RELAY_MODE": mode})
+        env = {**env, "EPHEMERA_RELAY_MODE": mode}
+        self.server: Deployment = Single(env) if workers is None else Workers(env, workers)
         self.speakers: Generator | None = None
         self.gens: list[Generator] = []
         self.joiner: Generator | None = None  # joins under load, from an idle process
@@ -223,24 +304,26 @@ class Scenario:
         return [t for answer in answers for t in answer["join_s"]]
 
     async def measure(self, seconds: float = WINDOW) -> Row:
-        assert self.server.proc is not None
-        pid = self.server.proc.pid
+        servers = self.server.pids()
         before = [await g.ask("stats") for g in self.gens]  # also starts a latency window
         forwarded0 = await forwarded_total(self.server.url)
-        cpu0, busy0, t0 = cpu_seconds(pid), machine_busy(), time.monotonic()
+        cpu0, busy0, t0 = [cpu_seconds(p) for p in servers], machine_busy(), time.monotonic()
         ours0 = sum(cpu_seconds(p) for p in self.pids())
         await asyncio.sleep(seconds)
-        cpu1, busy1, t1 = cpu_seconds(pid), machine_busy(), time.monotonic()
+        cpu1, busy1, t1 = [cpu_seconds(p) for p in servers], machine_busy(), time.monotonic()
         ours1 = sum(cpu_seconds(p) for p in self.pids())
         forwarded1 = await forwarded_total(self.server.url)
         after = [await g.ask("stats") for g in self.gens]
         elapsed = t1 - t0
         ticks = os.sysconf("SC_CLK_TCK")
         machine = (busy1[0] - busy0[0]) / ticks
+        each = [(b - a) / elapsed for a, b in zip(cpu0, cpu1, strict=True)]
         return Row(
             mode=self.mode,
             listeners=self.listeners,
-            cpu=(cpu1 - cpu0) / elapsed,
+            cpu=sum(each),
+            busiest=max(each),
+            processes=len(each),
             forwarded_pps=(forwarded1 - forwarded0) / elapsed,
             delivered_pps=sum(
                 a["packets"] - b["packets"] for a, b in zip(after, before, strict=True)
@@ -253,13 +336,12 @@ class Scenario:
         )
 
     def pids(self) -> list[int]:
-        assert self.server.proc is not None
         others = [g.pid for g in (self.speakers, self.joiner) if g is not None]
-        return [self.server.proc.pid, *others, *(g.pid for g in self.gens)]
+        return [*self.server.pids(), *others, *(g.pid for g in self.gens)]
 
-    async def ramp(self, baseline_ms: float) -> list[Row]:
-        """Grow the room until the server's CPU is near the target (or something else is
-        the limit); each next size aims at the target from the last step's cost."""
+    async def ramp(self, baseline_ms: float, cpu: float = TARGET_CPU) -> list[Row]:
+        """Grow the room until the busiest server process's CPU is near ``cpu`` (or
+        something else is the limit); each next size aims at it from the last step's cost."""
         rows: list[Row] = []
         target, began = FIRST_LISTENERS, time.monotonic()
         while True:
@@ -267,12 +349,30 @@ class Scenario:
             row = await self.measure()
             rows.append(row)
             print_row(row, baseline_ms)
-            if row.cpu >= TARGET_CPU - 0.06 or row.generator_limited or not row.kept_up:
+            if row.busiest >= cpu - 0.06 or row.generator_limited or not row.kept_up:
                 return rows
             if target >= MAX_LISTENERS or time.monotonic() - began > BUDGET:
                 return rows
-            aim = int(target * TARGET_CPU / max(row.cpu, 0.05))
+            aim = int(target * cpu / max(row.busiest, 0.05))
             target = min(MAX_LISTENERS, max(target + 10, min(aim, 3 * target)))
+
+    async def match(self, baseline_ms: float, reference: Row, cpu: float) -> list[Row]:
+        """Grow the room, from ``reference``'s size, in steps of at most a quarter while
+        the latency stays that of ``reference`` and no process is past ``cpu``."""
+        rows: list[Row] = []
+        target, began = reference.listeners, time.monotonic()
+        while time.monotonic() - began < BUDGET and target <= MAX_LISTENERS:
+            await self.grow_to(target)
+            row = await self.measure()
+            print_row(row, baseline_ms)
+            if not (row.kept_up and same_latency(row, reference, baseline_ms)):
+                break
+            rows.append(row)
+            if row.busiest >= cpu or row.generator_limited:
+                break
+            aim = int(target * cpu / max(row.busiest, 0.05))
+            target = max(target + 10, min(aim, int(target * 1.25)))
+        return rows
 
     async def joins_under_load(self) -> tuple[list[float], list[float]]:
         """``JOIN_RATE`` joins a second for ``JOIN_SECONDS`` from a process of their own
@@ -285,8 +385,9 @@ class Scenario:
 
 def print_row(row: Row, baseline_ms: float) -> None:
     lat = row.latencies_ms
+    where = f"{row.processes} processes, busiest {row.busiest:.2f}, " if row.processes > 1 else ""
     print(
-        f"  {row.mode:>8} N={row.listeners:>4}: server {row.cpu:.2f} core, "
+        f"  {row.mode:>8} N={row.listeners:>4}: server {where}{row.cpu:.2f} core, "
         f"forwarded {row.forwarded_pps:>6.0f} pkt/s = {row.per_cpu_second:>6.0f} per CPU-s, "
         f"delivered {row.delivered_pps:>6.0f} pkt/s; added latency p50 "
         f"{pct(lat, 0.5) - baseline_ms:.1f} p99 {pct(lat, 0.99) - baseline_ms:.1f} ms "
@@ -298,10 +399,49 @@ def print_row(row: Row, baseline_ms: float) -> None:
     )
 
 
-def at_target(rows: list[Row]) -> Row:
+TRUNK_EDGES = 64
+
+
+def trunk_cost(packets: int = 3000) -> tuple[float, float]:
+    """What one packet costs the origin (us): once, and per edge node it goes to."""
+
+    class Stream:
+        trunk_ssrc, trunk_seq = 1234, 0
+
+    payload = bytes(80)
+    receivers = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(TRUNK_EDGES)]
+    sender = trunk_socket()
+    try:
+        for sock in receivers:
+            sock.bind(("127.0.0.1", 0))
+        trunk = TrunkOut(new_key(), sender)
+        costs = []
+        for edges in (receivers[:1], receivers):
+            trunk.edges = [s.getsockname() for s in edges]
+            started = time.process_time()
+            for n in range(packets):
+                trunk.forward(Stream, payload, 30, 0, 960 * n)
+            costs.append((time.process_time() - started) / packets * 1e6)
+    finally:
+        for sock in [*receivers, sender]:
+            sock.close()
+    per_edge = (costs[1] - costs[0]) / (TRUNK_EDGES - 1)
+    return costs[0] - per_edge, per_edge
+
+
+def same_latency(row: Row, reference: Row, baseline_ms: float) -> bool:
+    """Whether ``row``'s added latency is ``reference``'s, give or take the noise of a
+    shared machine (1 ms at the median, half again or 3 ms at p99)."""
+    p50, p99 = pct(row.latencies_ms, 0.5), pct(row.latencies_ms, 0.99)
+    ref50, ref99 = pct(reference.latencies_ms, 0.5), pct(reference.latencies_ms, 0.99)
+    ref99_added = ref99 - baseline_ms
+    return p50 <= ref50 + 1.0 and p99 - baseline_ms <= max(1.5 * ref99_added, ref99_added + 3)
+
+
+def at_target(rows: list[Row], cpu: float = TARGET_CPU) -> Row:
     """The step that kept up closest to the target load (the last one when none did)."""
-    near = [r for r in rows if r.cpu >= TARGET_CPU - 0.15 and r.kept_up]
-    return min(near, key=lambda r: abs(r.cpu - TARGET_CPU)) if near else rows[-1]
+    near = [r for r in rows if r.busiest >= cpu - 0.15 and r.kept_up]
+    return min(near, key=lambda r: abs(r.busiest - cpu)) if near else rows[-1]
 
 
 @pytest.mark.bench
@@ -377,3 +517,54 @@ async def test_relay_benchmark(make_settings: Callable[..., Settings], tmp_path:
         f"ms p99 {1000 * pct(joins, 0.99):.0f} ms"
     )
     assert loaded.delivered_pps > 0 and stock_row.forwarded_pps > 0 and joins and lat
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(1800)
+async def test_relay_across_processes(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """One room over ``ephemera serve --workers 2`` against ``--workers 1``: one process is
+    loaded to ``SCALE_CPU`` of a core; two processes take listeners while their latency
+    stays the same (the trunk adds a hop for an edge's listeners) and neither is past
+    ``SCALE_CPU``: how many more listeners they carry."""
+    settings = make_settings(
+        log_level="WARNING",
+        rate_room_join="100000/minute",
+        media_node_max_listeners=MAX_LISTENERS,
+        media_busy_cpu=0.0,  # spread the room as it grows: each process's load in step
+    )
+    env = {**settings_env(settings), "EPHEMERA_NODE_ID": "bench"}
+    log = Path(os.environ.get("BENCH_LOG_DIR", tmp_path)) / "relay-generators.log"
+    print(
+        f"\nrelay across processes ({SPEAKERS} speakers, {SCALE_CPU:.2f} core per process; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
+    async with Scenario(env, "fast", log, workers=1) as one:
+        assert one.speakers is not None
+        baseline = pct((await one.speakers.ask("p2p", seconds=WINDOW))["ms"], 0.5)
+        single = at_target(await one.ramp(baseline, SCALE_CPU), SCALE_CPU)
+    async with Scenario(env, "fast", log, workers=2) as two:
+        matched = await two.match(baseline, single, SCALE_CPU)
+    if not matched:  # a busy machine: not even the first step was as fast as one process
+        print("  two processes never had one process's latency: the machine is too busy")
+    double = matched[-1] if matched else single
+    ratio = double.listeners / max(1, single.listeners) if matched else 0.0
+    for name, row in (("one process", single), ("two processes", double)):
+        lat = row.latencies_ms
+        print(
+            f"  {name}: N={row.listeners} at {row.busiest:.2f} core (busiest), added latency "
+            f"p50 {pct(lat, 0.5) - baseline:.1f} ms p99 {pct(lat, 0.99) - baseline:.1f} ms; "
+            f"rest of the machine {row.other_cpu:.2f} core"
+            f"{'; the generators were the limit' if row.generator_limited else ''}"
+        )
+    per_packet, per_edge = trunk_cost()
+    print(
+        f"  the origin's trunk: {per_packet:.1f} us per packet (header, SRTP) + "
+        f"{per_edge:.1f} us per edge (one sendto each), {TRUNK_EDGES} edges on loopback"
+    )
+    print(
+        f"relay summary: one room over 2 processes: {ratio:.2f}x the listeners of one process "
+        "at the same latency"
+    )
+    assert double.delivered_pps > 0 and single.delivered_pps > 0

@@ -37,7 +37,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from rooms.media.aiortc_seam import DatagramSink, tap_datagrams
-from tests.media.client import FRAME, RATE, RoomClient, RtcPeer, ToneTrack
+from tests.media.client import FRAME, RATE, RoomClient, RtcPeer, ToneTrack, room_socket
 from tests.support import auth, wait_for
 
 SAMPLE_EVERY = 25  # RTP sequence numbers: one packet a second per stream is decrypted
@@ -97,26 +97,28 @@ def hand_raised_by(user: str) -> Callable[[dict[str, Any]], bool]:
 
 async def run_speakers(base_url: str, speakers: int, tag: str, mode: str) -> None:
     """Open a room with ``speakers`` publishing (real Opus from a tone for ``reencode``,
-    stamped packets otherwise); answer ``room`` (its ws_url) and ``p2p`` (the baseline)."""
+    stamped packets otherwise); answer ``room`` (its socket's URL) and ``p2p`` (the
+    baseline)."""
     clients: list[RoomClient] = []
     async with httpx.AsyncClient(base_url=base_url, headers=auth(f"{tag}-host"), timeout=30) as c:
         created = await c.post("/v1/rooms", json={"title": f"bench {tag}"})
         created.raise_for_status()
-    ws_url = created.json()["ws_url"]
+    ws_url = room_socket(base_url.replace("http", "ws", 1), created.json()["id"])
 
     async def speaker(user: str, hz: float) -> RoomClient:
-        client = RoomClient(ws_url, user)
+        client = RoomClient(ws_url, user, decode=False)
         await client.connect()
-        mic = ToneTrack(hz) if mode == "reencode" else StampedPackets()
-        client.rtc = RtcPeer(client.send, mic=mic, decode=False)
+        # A promoted speaker whose media was on an edge reconnects to the origin (it is
+        # asked to): its new connection gets a new microphone of the same kind.
+        client.make_mic = (lambda: ToneTrack(hz)) if mode == "reencode" else StampedPackets
         clients.append(client)
         return client
 
     owner = await speaker(f"{tag}-host", 440)
-    await owner.rtc.start(speak=True)  # type: ignore[union-attr]
+    await owner.start_audio(speak=True)
     for i in range(1, speakers):
         extra = await speaker(f"{tag}-speaker{i}", 440 + 110 * i)
-        await extra.rtc.start()  # type: ignore[union-attr]
+        await extra.start_audio()
         await extra.act("hand.raise")
         await owner.event("participant.updated", hand_raised_by(extra.user))
         await owner.act("hand.accept", user_id=extra.user)
@@ -177,8 +179,11 @@ class SocketCounter:
         self._arrivals: dict[tuple[int, int], float] = {}
 
     def attach(self, peer: RtcPeer) -> None:
-        """Hook ``peer`` once its ICE agent picks a pair (before DTLS, so before any RTP)."""
+        """Hook ``peer`` once its ICE agent picks a pair (before DTLS, so before any RTP).
+        A new connection of the same listener (the server moved it) is hooked the same way.
+        """
         pc = peer.pc
+        self._hooked = False
 
         @pc.on("iceconnectionstatechange")
         def on_ice() -> None:
@@ -252,10 +257,8 @@ async def join_listener(ws_url: str, user: str) -> Join:
         await client.connect()
         offered = time.monotonic()
         counter = SocketCounter()
-        rtc = RtcPeer(client.send, decode=False, ice_servers=client.welcome["ice_servers"])
-        client.rtc = rtc
-        counter.attach(rtc)
-        await rtc.start()
+        client.on_rtc = counter.attach
+        await client.start_audio()
         await wait_for(lambda: counter.first_at is not None, JOIN_TIMEOUT, 0.005)
     except BaseException as exc:
         errors = [e for e in client.events if e.get("type") == "error"]

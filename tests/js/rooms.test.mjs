@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { createBody } from '../../static/js/rooms/list.js';
 import { parseMessage, socketUrl } from '../../static/js/rooms/socket.js';
 import { personStatus, targetButtons, tileStatus } from '../../static/js/rooms/views/labels.js';
+import { reminderText } from '../../static/js/rooms/views/panels.js';
 
 const p = (role, extra = {}) => ({ user_id: 'bob', role, muted: false, hand_raised: false, invited: false, connected: true, ...extra });
 
@@ -69,5 +70,16 @@ describe('the create-room form', () => {
     assert.equal(body.scheduled_for, '2026-01-01T12:00:00.000Z');
     assert.deepEqual(createBody(form({ title: 'Late' }), '2025-12-31T12:00:00Z', now), { error: 'Pick a time in the future.' });
     assert.deepEqual(createBody(form({ title: 'Late' }), 'garbage', now), { error: 'Pick a time in the future.' });
+  });
+});
+
+describe('the reminder toggle of a scheduled room', () => {
+  it('says whether you will be reminded and how many others will', () => {
+    assert.deepEqual(reminderText(false, 0), { label: 'Remind me', people: 'Nobody has asked for a reminder yet.' });
+    assert.deepEqual(reminderText(false, 1), { label: 'Remind me', people: '1 person wants a reminder.' });
+    assert.deepEqual(reminderText(false, 3), { label: 'Remind me', people: '3 people want a reminder.' });
+    assert.deepEqual(reminderText(true, 1), { label: 'Reminder set', people: 'You will be reminded.' });
+    assert.deepEqual(reminderText(true, 2), { label: 'Reminder set', people: 'You and 1 other will be reminded.' });
+    assert.deepEqual(reminderText(true, 5), { label: 'Reminder set', people: 'You and 4 others will be reminded.' });
   });
 });

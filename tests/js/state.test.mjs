@@ -192,7 +192,7 @@ describe('the room', () => {
 
   it('rtc messages, pong and unknown types leave the state as it is', () => {
     const s = joined('bob', [person('bob')]);
-    for (const type of ['rtc.offer', 'rtc.answer', 'rtc.ice', 'pong', 'from.the.future']) assert.equal(reduce(s, { type }), s);
+    for (const type of ['rtc.offer', 'rtc.answer', 'rtc.ice', 'rtc.restart', 'pong', 'from.the.future']) assert.equal(reduce(s, { type }), s);
   });
 
   it('client facts: connection, audio, a room read over HTTP, the end', () => {

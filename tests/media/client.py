@@ -76,12 +76,14 @@ class Inbound:
     packets: int = 0
     payload_bytes: int = 0
     first_packet_at: float | None = None
+    last_packet_at: float | None = None
     samples: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=100))
     on_packet: Callable[[RtpPacket], None] | None = None
 
     def tap(self, packet: RtpPacket) -> None:
+        self.last_packet_at = time.monotonic()
         if self.first_packet_at is None:
-            self.first_packet_at = time.monotonic()
+            self.first_packet_at = self.last_packet_at
         self.packets += 1
         self.payload_bytes += len(packet.payload)
         if self.on_packet is not None:
@@ -90,6 +92,17 @@ class Inbound:
     def recent_audio(self, frames: int = 25) -> np.ndarray:
         chunks = list(self.samples)[-frames:]
         return np.concatenate(chunks) if chunks else np.zeros(0)
+
+
+async def goes_silent(inbound: Inbound, within: float = 10.0) -> bool:
+    """True once no packet arrives on this track for a whole second."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        before = inbound.packets
+        await asyncio.sleep(1.0)
+        if inbound.packets == before:
+            return True
+    return False
 
 
 def dominant_hz(samples: np.ndarray, rate: int = RATE) -> float:
@@ -254,11 +267,16 @@ class Loopback:
         await self.rtc.close()
 
 
+def room_socket(base_ws_url: str, room_id: str) -> str:
+    """The room socket's URL on a server (any process of a deployment takes it)."""
+    return f"{base_ws_url}/v1/rooms/{room_id}/ws"
+
+
 class RoomClient:
     """A participant over the real room WebSocket: control messages, events and media."""
 
     def __init__(self, ws_url: str, user: str, **rtc: Any) -> None:
-        """``ws_url`` is a room's ``ws_url`` (``.../v1/rooms/{id}/ws``), without token."""
+        """``ws_url`` is the room socket's URL (``.../v1/rooms/{id}/ws``), without token."""
         self.url = f"{ws_url}?token={token(user)}"
         self.user = user
         self.rtc_options = rtc
@@ -266,6 +284,12 @@ class RoomClient:
         self.welcome: dict[str, Any] = {}
         self.events: list[dict[str, Any]] = []
         self.rtc: RtcPeer | None = None
+        # What a new media connection sends when speaking (a tone by default) and who
+        # wants to know of each new one (load generators count packets at its socket).
+        self.make_mic: Callable[[], MediaStreamTrack] | None = None
+        self.on_rtc: Callable[[RtcPeer], None] | None = None
+        self.tone: float | None = None
+        self.restarts: list[float] = []  # time.monotonic() of each rtc.restart
         self.closed_code: int | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -286,7 +310,9 @@ class RoomClient:
         try:
             async for raw in self.ws:
                 message = json.loads(raw)
-                if str(message.get("type", "")).startswith("rtc.") and self.rtc is not None:
+                if message.get("type") == "rtc.restart":
+                    await self.restart(bool(message.get("publish")))
+                elif str(message.get("type", "")).startswith("rtc.") and self.rtc is not None:
                     await self.rtc.handle(message)
                 else:
                     self.events.append(message)
@@ -295,16 +321,29 @@ class RoomClient:
         finally:
             self.closed_code = self.ws.close_code
 
+    async def restart(self, publish: bool) -> None:
+        """The server asked for a new media connection (as the web client does: a new peer
+        connection offering at once, sending the microphone if we may)."""
+        self.restarts.append(time.monotonic())
+        old, self.rtc = self.rtc, None
+        speak = publish or (old is not None and old.sending)
+        if old is not None:
+            await old.close()
+        has_mic = self.tone is not None or self.make_mic is not None
+        await self.start_audio(speak=speak and has_mic, tone=self.tone)
+
     async def start_audio(self, *, speak: bool = False, tone: float | None = None) -> RtcPeer:
-        """Open the media connection; a ``tone`` microphone is ready even for a listener."""
-        if speak and tone is None:
+        """Open the media connection; a ``tone`` microphone is ready even for a listener
+        (``make_mic``'s, when set and no tone is given)."""
+        if speak and tone is None and self.make_mic is None:
             tone = 440.0
+        self.tone = tone
+        mic = ToneTrack(tone) if tone else self.make_mic() if self.make_mic else None
         self.rtc = RtcPeer(
-            self.send,
-            mic=ToneTrack(tone) if tone else None,
-            ice_servers=self.welcome.get("ice_servers"),
-            **self.rtc_options,
+            self.send, mic=mic, ice_servers=self.welcome.get("ice_servers"), **self.rtc_options
         )
+        if self.on_rtc is not None:
+            self.on_rtc(self.rtc)
         await self.rtc.start(speak=speak)
         return self.rtc
 

@@ -4,11 +4,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
-from rooms.media.nodes import NodeRegistry
 from rooms.media.service import RelayMediaService
 from server.settings import Settings
-from server.store import Keys, connect
+from server.store import connect
 from tests.media.client import Loopback
 from tests.support import LiveServer, free_port
 
@@ -17,25 +17,27 @@ from tests.support import LiveServer, free_port
 async def make_media(
     make_settings: Callable[..., Settings],
 ) -> AsyncIterator[Callable[..., Any]]:
-    """A real relay service (real Redis, real aiortc) driven without any WebSocket."""
-    made: list[tuple[RelayMediaService, Any]] = []
+    """A real relay service (real aiortc) on its own, driven without any WebSocket."""
+    made: list[RelayMediaService] = []
 
     async def make(**overrides: Any) -> RelayMediaService:
-        settings = make_settings(**overrides)
-        assert settings.redis_url is not None
-        redis = connect(settings.redis_url, settings)
-        nodes = NodeRegistry(
-            redis, Keys(settings.key_prefix), settings.node_id, settings.public_base_url
-        )
-        service = RelayMediaService(settings, nodes)
-        await service.start()
-        made.append((service, redis))
+        service = RelayMediaService(make_settings(**overrides))
+        made.append(service)
         return service
 
     yield make
-    for service, redis in made:
+    for service in made:
         await service.close()
-        await redis.aclose()
+
+
+@pytest.fixture
+async def redis(make_settings: Callable[..., Settings]) -> AsyncIterator[Redis]:
+    """A client of the tests' Redis (to look at what the servers keep there)."""
+    settings = make_settings()
+    assert settings.redis_url is not None
+    client = connect(settings.redis_url, settings)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ async def participants() -> AsyncIterator[list[Loopback]]:
 
 @pytest.fixture
 def media_server(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
-    """A live server whose public URL is its own (room ws_url points back at it)."""
+    """A live server whose public URL is its own."""
     port = free_port()
     server = LiveServer(make_settings(public_base_url=f"http://127.0.0.1:{port}"), port=port)
     server.start()

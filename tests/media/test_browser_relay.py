@@ -1,21 +1,29 @@
 """A real browser through the relay: Debian's Chromium with its fake microphone.
 
 The pages speak the room protocol with a small inline script (not the web client): a
-polite perfect-negotiation peer, as docs/relay.md describes for clients.
+polite perfect-negotiation peer, as docs/relay.md describes for clients. The speaker and
+the listener are on two server processes: the listener's audio comes over the trunk.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from rooms.media.directory import Directory
+from rooms.media.node import VIEW_SECONDS
+from server.settings import Settings
+from server.store import Keys, connect
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS
-from tests.media.client import RoomClient
-from tests.support import LiveServer, token, wait_for
+from tests.media.client import RoomClient, room_socket
+from tests.support import ServerProcess, auth, settings_env, token, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -85,12 +93,54 @@ async def browser() -> AsyncIterator[Browser]:
         await b.close()
 
 
+# The web client's own audio (static/js/rooms/rtc.js) on a bare page: the room socket
+# carries its signaling, as the room page does.
+WEB_CLIENT = """
+async ({url}) => {
+  const { RoomAudio } = await import('/js/rooms/rtc.js');
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+  const box = document.createElement('div');
+  document.body.append(box);
+  const audio = new RoomAudio({
+    iceServers: [], container: box, onAutoplayBlocked() {}, onMicError() {},
+    signal: (type, data) => ws.send(JSON.stringify({ type, ...data })),
+  });
+  window.room = { ws, audio, restarts: 0 };
+  ws.onmessage = ({ data }) => {
+    const m = JSON.parse(data);
+    if (m.type === 'rtc.restart') window.room.restarts += 1;
+    if (m.type.startsWith('rtc.')) audio.handle(m);
+  };
+  await audio.start(false);
+}
+"""
+
+
+@pytest.fixture
+def two_processes(
+    make_settings: Callable[..., Settings],
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """The origin-to-be, which takes no listeners, and a process for them."""
+    env = settings_env(make_settings())
+    a = ServerProcess({**env, "EPHEMERA_NODE_ID": "a", "EPHEMERA_MEDIA_NODE_MAX_LISTENERS": "0"})
+    b = ServerProcess({**env, "EPHEMERA_NODE_ID": "b"})
+    try:
+        a.start()
+        b.start()
+        time.sleep(2 * VIEW_SECONDS)  # each sees the other in the registry
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
 async def open_participant(
-    browser: Browser, server: LiveServer, ws_url: str, user: str, *, speak: bool
+    browser: Browser, page_url: str, ws_url: str, user: str, *, speak: bool
 ) -> Page:
     context = await browser.new_context()
     page = await context.new_page()
-    await page.goto(server.url + "/healthz")  # an http://127.0.0.1 origin: a secure context
+    await page.goto(page_url + "/healthz")  # an http://127.0.0.1 origin: a secure context
     await page.evaluate(JOIN, {"url": f"{ws_url}?token={token(user)}", "speak": speak})
     return page
 
@@ -138,14 +188,17 @@ async def hand_raised(page: Page, user: str) -> bool:
     )
 
 
-async def test_browser_speaker_is_heard_by_browser_listener(
-    browser: Browser, media_server: LiveServer
+async def test_browser_speaker_is_heard_by_browser_listener_on_another_process(
+    browser: Browser, two_processes: tuple[ServerProcess, ServerProcess]
 ) -> None:
-    async with media_server.client("alice") as http:
+    a, b = two_processes
+    async with httpx.AsyncClient(base_url=a.url, headers=auth("alice")) as http:
         answer = await http.post("/v1/rooms", json={"title": "Browser relay"})
     room = answer.json()
-    alice = await open_participant(browser, media_server, room["ws_url"], "alice", speak=True)
-    bob = await open_participant(browser, media_server, room["ws_url"], "bob", speak=False)
+    on_a, on_b = room_socket(a.ws_url, room["id"]), room_socket(b.ws_url, room["id"])
+    # alice publishes to a (the origin); bob's socket and media are on b (an edge).
+    alice = await open_participant(browser, a.url, on_a, "alice", speak=True)
+    bob = await open_participant(browser, a.url, on_b, "bob", speak=False)
 
     async def bob_hears(index: int) -> bool:
         return await grows(bob, index)
@@ -155,7 +208,7 @@ async def test_browser_speaker_is_heard_by_browser_listener(
 
     # A second speaker (aiortc) makes the server add a slot and re-offer to both pages:
     # Chrome accepts our re-offers and alice's microphone keeps flowing afterwards.
-    carol = RoomClient(room["ws_url"], "carol")
+    carol = RoomClient(on_a, "carol")  # her listener's media on b; as a speaker, on a
     try:
         await carol.connect()
         await carol.start_audio(tone=660)
@@ -166,7 +219,7 @@ async def test_browser_speaker_is_heard_by_browser_listener(
         )
         await wait_for(lambda: bob_hears(1), within=30, interval=0.2)
         await wait_for(lambda: bob_hears(0), within=30, interval=0.2)
-        assert carol.rtc is not None
+        assert len(carol.restarts) == 1  # moved to the origin to speak
         await wait_for(lambda: carol.rtc is not None and carol.rtc.packets > 50, within=30)
         events = json.dumps(await bob.evaluate("window.room.events"))
         assert '"welcome"' in events
@@ -174,3 +227,53 @@ async def test_browser_speaker_is_heard_by_browser_listener(
         await carol.close()
         await alice.context.close()
         await bob.context.close()
+
+
+async def test_the_web_client_moves_when_its_edge_dies(
+    browser: Browser, make_settings: Callable[..., Settings]
+) -> None:
+    """rtc.restart through the web client's RoomAudio, in Chromium: its media node is
+    killed, the router on its socket's process tells it, it connects again elsewhere."""
+    settings = make_settings()
+    env = settings_env(settings)
+    assert settings.redis_url is not None
+    redis, keys = connect(settings.redis_url, settings), Keys(settings.key_prefix)
+    caps = ("0", "5", "5")  # the first takes no listeners: they go to an edge
+    procs = [
+        ServerProcess({**env, "EPHEMERA_NODE_ID": f"n{i}", "EPHEMERA_MEDIA_NODE_MAX_LISTENERS": c})
+        for i, c in enumerate(caps)
+    ]
+    speaker = None
+    try:
+        for proc in procs:
+            proc.start()
+        await asyncio.sleep(2 * VIEW_SECONDS)
+        origin = procs[0]
+        async with httpx.AsyncClient(base_url=origin.url, headers=auth("alice")) as http:
+            room = (await http.post("/v1/rooms", json={"title": "Moving"})).json()
+        url = room_socket(origin.ws_url, room["id"])
+        speaker = RoomClient(url, "alice")
+        await speaker.connect()
+        await speaker.start_audio(speak=True)
+        page = await (await browser.new_context()).new_page()
+        await page.goto(origin.url + "/healthz")
+        await page.evaluate(WEB_CLIENT, {"url": f"{url}?token={token('bob')}"})
+        bytes_in = "window.room.audio.inboundAudioBytes()"
+
+        async def hears(more_than: int) -> bool:
+            return bool(await page.evaluate(bytes_in) > more_than + 2000)
+
+        await wait_for(lambda: hears(0), within=30, interval=0.2)
+        [edge] = (await Directory(redis, keys, 3.0).where(room["id"])).edges
+        killed = procs[int(edge[1])].proc  # node ids are n<index>-<run>
+        assert killed is not None
+        killed.kill()
+        await wait_for(lambda: page.evaluate("window.room.restarts === 1"), within=30)
+        await wait_for(lambda: hears(0), within=30, interval=0.2)  # on its new connection
+        await page.context.close()
+    finally:
+        if speaker is not None:
+            await speaker.close()
+        for proc in procs:
+            proc.stop()
+        await redis.aclose()

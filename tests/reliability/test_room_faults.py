@@ -23,8 +23,9 @@ async def test_audio_keeps_flowing_while_redis_is_down(make_server: Any, tmp_pat
         srv = make_server(redis_url=own.url)
         async with srv.client("host") as c:
             room = (await c.post("/v1/rooms", json={"title": "outage"})).json()
-        host = RoomClient(room["ws_url"], "host")
-        listener = RoomClient(room["ws_url"], "listener")
+        url = f"{srv.ws_url}/v1/rooms/{room['id']}/ws"
+        host = RoomClient(url, "host")
+        listener = RoomClient(url, "listener")
         clients += [host, listener]
         await host.connect()
         await listener.connect()

@@ -31,8 +31,8 @@ class RecordingMedia:
     ) -> None:
         self.calls.append(("signal", room_id, user_id, message))
         if message["type"] == "rtc.offer":
-            if message["sdp"] == "elsewhere":
-                raise Conflict("served by another node", code="wrong_node")
+            if message["sdp"] == "too-many":
+                raise Conflict("this room's audio is at capacity", code="media_full")
             await send({"type": "rtc.answer", "sdp": "answer-sdp"})
             await send({"type": "rtc.offer", "sdp": "server-offer"})
 
@@ -79,8 +79,6 @@ async def test_publishing_follows_role_and_mute(
     async with srv.client("alice") as a:
         room = (await create_room(a))["id"]
     host = await join(srv.ws_url, room, "alice")
-    # No node has announced itself (this stand-in has no registry): this process serves it.
-    assert host.welcome["room"]["ws_url"] == f"{srv.ws_url}/v1/rooms/{room}/ws"
     bob = await join(srv.ws_url, room, "bob")
     await wait_for(
         lambda: media.publishing("alice") == [True] and media.publishing("bob") == [False]
@@ -137,9 +135,9 @@ async def test_signaling_goes_through_the_relay(
         {"type": "rtc.ice", "candidate": None},
         {"type": "rtc.answer", "sdp": "client-answer"},
     ]
-    await bob.send("rtc.offer", sdp="elsewhere", ref="o2")
+    await bob.send("rtc.offer", sdp="too-many", ref="o2")
     err = await bob.error()
-    assert err["code"] == "wrong_node" and err["ref"] == "o2"
+    assert err["code"] == "media_full" and err["ref"] == "o2"
 
     await bob.close()
     await wait_for(lambda: ("leave", "bob") in media.calls)

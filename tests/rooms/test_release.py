@@ -123,14 +123,16 @@ async def test_sockets_closed_during_an_outage_are_released_when_redis_is_back(
 
         async with srv.client("bob") as b:
 
-            async def handed_over() -> bool:
+            async def settled() -> bool:
+                # Both grace periods run out, in either order (whichever close is recorded
+                # first once Redis is back): the host's hands the room over, carol's ends.
                 r = await b.get(f"/v1/rooms/{room}")
-                return r.status_code == 200 and r.json()["host"] == "bob"
+                shown = r.json() if r.status_code == 200 else {}
+                return shown.get("host") == "bob" and shown.get("listener_count") == 0
 
-            await wait_for(handed_over, within=20)
+            await wait_for(settled, within=20)
             r = await b.get(f"/v1/rooms/{room}")
             assert r.json()["state"] == "live"
-            assert r.json()["listener_count"] == 0  # carol's grace period ran out too
         await bob.close()
     finally:
         own.stop()

@@ -77,7 +77,7 @@ ANYONE = SpeakerPolicy.ANYONE_CAN_REQUEST
 
 
 def env(now: float = 1.0, caps: Caps = CAPS) -> Env:
-    return Env(replace(TERMS, caps=caps), now, "ws://rooms.test/v1/rooms/r/ws")
+    return Env(replace(TERMS, caps=caps), now)
 
 
 def room(*members: Member, policy: SpeakerPolicy = ANYONE) -> RoomState:

@@ -60,13 +60,9 @@ async def stores(make_settings: Callable[..., Settings]) -> AsyncIterator[list[R
     settings = make_settings(scheduled_room_expiry_seconds=0)
     assert settings.redis_url is not None
     redis = connect(settings.redis_url, settings)
-
-    async def ws_url(room_id: str, state: str) -> str:
-        return ""
-
     # Two processes' stores on one Redis.
     keys = Keys(settings.key_prefix)
-    yield [RoomStore(redis, keys, settings, SystemClock(), ws_url) for _ in range(2)]
+    yield [RoomStore(redis, keys, settings, SystemClock()) for _ in range(2)]
     await redis.aclose()
 
 

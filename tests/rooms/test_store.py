@@ -61,10 +61,7 @@ async def test_connections_are_listed_where_they_are(
     settings = make_settings(reconnect_grace_seconds=30, host_grace_seconds=60)
     clock = ManualClock(1_000_000.0)
 
-    async def ws_url(room_id: str, state: str) -> str:
-        return ""
-
-    store = RoomStore(redis, Keys(settings.key_prefix), settings, clock, ws_url)
+    store = RoomStore(redis, Keys(settings.key_prefix), settings, clock)
     meta = await store.create("alice", "Room", "", "en", SpeakerPolicy.ANYONE_CAN_REQUEST, None)
     room = meta.id
 

@@ -150,11 +150,11 @@ class RoomPage {
   }
 
   join() {
-    const r = this.state.room;
-    const url = r.ws_url || `${location.origin.replace(/^http/, 'ws')}/v1/rooms/${enc(r.id)}/ws`;
+    // Any server process takes the room's socket, wherever the room's audio is served.
+    const path = `/v1/rooms/${enc(this.state.room.id)}/ws`;
     this.render();
     this.socket = new RoomSocket(
-      url,
+      path,
       (msg) => this.onMessage(msg),
       (state, info) => this.onSocketState(state, info),
     );

@@ -7,8 +7,13 @@
 // event, or already while answering a server offer that says `publish: true`), so the
 // microphone is asked for only then. Incoming speaker tracks play in <audio> elements;
 // when the browser blocks autoplay, `onAutoplayBlocked` lets the page show "tap to listen".
+//
+// `rtc.restart` from the server (the media node serving us is gone, or we may speak now and
+// speakers publish elsewhere) and a connection that fails both start a new peer connection
+// and offer again: the server places it anew. Same socket, same microphone.
 
 const GATHER_MS = 2000; // aiortc takes candidates in the SDP: wait for gathering, bounded
+const RESTART_AFTER_FAILURE_MS = 1000; // then offer again on a new connection
 
 export class RoomAudio {
   /**
@@ -39,15 +44,41 @@ export class RoomAudio {
     this.descriptionSent = false;
     this.audios = new Map(); // stream id -> <audio>
     this.transceiver = null;
+    this.iceServers = iceServers || [];
+    this.restartTimer = null;
+    this.watch(this.pc);
+  }
 
-    const pc = this.pc;
-    pc.onnegotiationneeded = () => this.negotiate();
+  watch(pc) {
+    pc.onnegotiationneeded = () => this.pc === pc && this.negotiate();
     pc.onicecandidate = ({ candidate }) => {
       // Candidates gathered before our description left are inside its SDP already.
-      if (this.descriptionSent && candidate) this.signal('rtc.ice', { candidate: candidate.toJSON() });
+      if (this.pc === pc && this.descriptionSent && candidate) this.signal('rtc.ice', { candidate: candidate.toJSON() });
     };
-    pc.ontrack = (event) => this.addRemote(event);
-    pc.onconnectionstatechange = () => this.onConnectionState(pc.connectionState);
+    pc.ontrack = (event) => this.pc === pc && this.addRemote(event);
+    pc.onconnectionstatechange = () => {
+      if (this.pc !== pc) return;
+      this.onConnectionState(pc.connectionState);
+      clearTimeout(this.restartTimer);
+      if (pc.connectionState === 'failed') this.restartTimer = setTimeout(() => this.pc === pc && this.restart(), RESTART_AFTER_FAILURE_MS);
+    };
+  }
+
+  /** A new peer connection in place of this one (same microphone); it offers at once. */
+  restart(publish = false) {
+    if (this.closed) return;
+    const old = this.pc;
+    this.pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.offerGeneration += 1;
+    this.descriptionSent = false;
+    this.watch(this.pc);
+    old.close();
+    this.removeRemotes();
+    const track = this.speaking && this.mic ? this.mic.getAudioTracks()[0] : null;
+    this.transceiver = track
+      ? this.pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.mic] })
+      : this.pc.addTransceiver('audio', { direction: 'recvonly' });
+    if (publish && !this.speaking) this.setSpeaker(true);
   }
 
   /** Open the audio path: recvonly, or sendrecv with the mic if we start as a speaker. */
@@ -156,7 +187,7 @@ export class RoomAudio {
     }
   }
 
-  /** Handle rtc.offer / rtc.answer / rtc.ice from the server, in order. */
+  /** Handle rtc.offer / rtc.answer / rtc.ice / rtc.restart from the server, in order. */
   handle(msg) {
     this.queue = this.queue.then(() => this.handleOne(msg)).catch((e) => console.warn('rtc:', msg.type, e));
     return this.queue;
@@ -164,6 +195,7 @@ export class RoomAudio {
 
   async handleOne(msg) {
     if (this.closed) return;
+    if (msg.type === 'rtc.restart') return this.restart(msg.publish === true);
     const pc = this.pc;
     if (msg.type === 'rtc.offer' || msg.type === 'rtc.answer') {
       const description = { type: msg.type === 'rtc.offer' ? 'offer' : 'answer', sdp: msg.sdp };
@@ -256,14 +288,19 @@ export class RoomAudio {
     return total;
   }
 
-  close() {
-    this.closed = true;
-    this.releaseMic();
+  removeRemotes() {
     for (const audio of this.audios.values()) {
       audio.srcObject = null;
       audio.remove();
     }
     this.audios.clear();
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    this.releaseMic();
+    this.removeRemotes();
     this.pc.close();
   }
 }

@@ -13,9 +13,9 @@ const MAX_ATTEMPTS = 8; // then give up and let the page offer a manual retry
 // 1006 (network), 1011, 1012 (server restarting), 1013 (too slow).
 const FINAL_CLOSE = (code) => [1000, 1008, 1009].includes(code) || (code >= 4000 && code < 5000);
 
-/** The socket URL: the room's ws_url (absolute, or relative to `base`) with the token. */
-export function socketUrl(wsUrl, base, token) {
-  const url = new URL(wsUrl, base);
+/** The socket URL: the room socket's path (or an absolute URL) on `base`, with the token. */
+export function socketUrl(path, base, token) {
+  const url = new URL(path, base);
   if (url.protocol === 'http:') url.protocol = 'ws:';
   if (url.protocol === 'https:') url.protocol = 'wss:';
   url.searchParams.set('token', token || '');
@@ -34,7 +34,7 @@ export function parseMessage(text) {
 
 export class RoomSocket {
   /**
-   * @param {string} url   the room's ws_url (token is added here, never put in share links)
+   * @param {string} url   the room socket's path, /v1/rooms/{id}/ws (the token is added here, never put in share links)
    * @param {(msg: object) => void} onMessage
    * @param {(state: 'connecting'|'open'|'closed', info?: object) => void} onState
    */

@@ -1,259 +1,103 @@
 // The story composer: text on a background colour, a photo, or a video; audience and
-// reply/reaction switches; an upload progress bar and clear errors.
+// reply/reaction switches; an upload progress bar and clear errors. Its parts are in
+// composer/: the text pane (text.js), the media pane (media.js), the type switch, options
+// and progress bar (options.js) and the checks and words as plain functions (rules.js).
 
 import { api, describeError, upload } from '../api.js';
 import { navigate } from '../router.js';
 import { session } from '../session.js';
-import { h, icon, mount, toast } from '../ui.js';
-
-const KINDS = [
-  { id: 'text', label: 'Text' },
-  { id: 'photo', label: 'Photo' },
-  { id: 'video', label: 'Video' },
-];
-
-function megabytes(bytes) {
-  if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
-  return `${(bytes / (1024 * 1024)).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MB`;
-}
+import { h, mount, toast } from '../ui.js';
+import { mediaPane } from './composer/media.js';
+import { kindTabs, storyOptions, uploadProgress } from './composer/options.js';
+import { initialKind, mediaFields, missingProblem, sizeProblem } from './composer/rules.js';
+import { textPane } from './composer/text.js';
 
 export function renderComposer(view, query) {
   const cfg = session.config;
-  let kind = ['text', 'photo', 'video'].includes(query.get('kind')) ? query.get('kind') : 'text';
-  let background = cfg.backgrounds[0];
-  let file = null;
-  let objectUrl = null;
-  let pending = null; // the upload in flight ({abort})
+  const c = composerParts(cfg, initialKind(query.get('kind')));
+  mount(view, composerForm(c, cfg, (e) => publish(e, c, cfg)));
+  c.setKind(c.kind);
+  if (c.kind === 'text') c.text.focus();
+  return () => {
+    c.pending?.abort();
+    c.media.destroy();
+  };
+}
 
+/** The composer's parts and state: the chosen kind and the upload in flight (`pending`). */
+function composerParts(cfg, kind) {
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const showError = (message) => {
     error.textContent = message;
     error.hidden = !message;
   };
-
-  // ---- kind switcher ----------------------------------------------------------------
-  const tabs = h(
-    'div',
-    { class: 'segmented', role: 'radiogroup', 'aria-label': 'Story type' },
-    KINDS.map((k) =>
-      h(
-        'label',
-        { class: 'segmented-opt' },
-        h('input', {
-          type: 'radio',
-          name: 'kind',
-          value: k.id,
-          checked: k.id === kind,
-          onchange: () => setKind(k.id),
-        }),
-        h('span', {}, k.label),
-      ),
-    ),
-  );
-
-  // ---- text ---------------------------------------------------------------------------
-  const counter = h('span', { class: 'hint counter', 'aria-live': 'polite' });
-  const textArea = h('textarea', {
-    id: 'story-text',
-    name: 'text',
-    class: 'compose-text',
-    rows: 5,
-    maxlength: cfg.max_text,
-    placeholder: 'Type something…',
-    'aria-label': 'Story text',
-    oninput: () => updateCounter(),
-  });
-  const updateCounter = () => {
-    const left = cfg.max_text - textArea.value.length;
-    counter.textContent = `${left} characters left`;
-    counter.classList.toggle('warn', left < 20);
+  const c = { kind, pending: null, error, showError, text: textPane(cfg), media: mediaPane(cfg, showError), options: storyOptions() };
+  c.submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Share story');
+  c.progress = uploadProgress(() => c.pending?.abort());
+  c.setKind = (next) => {
+    c.kind = next;
+    showError('');
+    c.text.el.hidden = next !== 'text';
+    c.media.el.hidden = next === 'text';
+    c.media.setKind(next);
   };
-  const swatches = h(
-    'div',
-    { class: 'swatches', role: 'radiogroup', 'aria-label': 'Background colour' },
-    cfg.backgrounds.map((color, i) =>
-      h(
-        'label',
-        { class: 'swatch', style: { background: color }, title: color },
-        h('input', {
-          type: 'radio',
-          name: 'background',
-          value: color,
-          checked: i === 0,
-          'aria-label': `Background ${color}`,
-          onchange: () => {
-            background = color;
-            textPreview.style.background = color;
-          },
-        }),
-      ),
-    ),
-  );
-  const textPreview = h('div', { class: 'compose-preview text-preview', style: { background } }, textArea);
-  const textPane = h('div', { class: 'compose-pane' }, textPreview, counter, swatches);
+  c.tabs = kindTabs(kind, c.setKind);
+  return c;
+}
 
-  // ---- media --------------------------------------------------------------------------
-  const fileInput = h('input', {
-    type: 'file',
-    id: 'story-file',
-    name: 'file',
-    class: 'visually-hidden',
-    onchange: () => pickFile(fileInput.files[0] || null),
-  });
-  const pickLabel = h('label', { for: 'story-file', class: 'btn file-btn' });
-  const mediaPreview = h('div', { class: 'compose-preview media-preview' });
-  const fileInfo = h('p', { class: 'hint', 'aria-live': 'polite' });
-  const caption = h('input', {
-    id: 'story-caption',
-    name: 'caption',
-    maxlength: cfg.max_text,
-    placeholder: 'Add a caption (optional)',
-    autocomplete: 'off',
-  });
-  const mediaPane = h(
-    'div',
-    { class: 'compose-pane' },
-    mediaPreview,
-    h('div', { class: 'file-row' }, fileInput, pickLabel, fileInfo),
-    h('label', { for: 'story-caption' }, 'Caption'),
-    caption,
-  );
+async function publish(e, c, cfg) {
+  e.preventDefault();
+  if (c.pending) return;
+  c.showError('');
+  c.submit.disabled = true;
+  try {
+    if (c.kind === 'text') await postText(c.text, c.options.values());
+    else await postMedia(c, cfg);
+    toast('Story shared.');
+    navigate('/');
+  } catch (err) {
+    c.showError(describeError(err));
+    c.progress.el.hidden = true;
+  } finally {
+    c.pending = null;
+    c.submit.disabled = false;
+  }
+}
 
-  // ---- options ------------------------------------------------------------------------
-  const audience = h(
-    'select',
-    { id: 'story-audience', name: 'audience' },
-    h('option', { value: 'followers' }, 'Followers'),
-    h('option', { value: 'close_friends' }, 'Close friends'),
-    h('option', { value: 'public' }, 'Everyone'),
-  );
-  const allowReplies = h('input', { type: 'checkbox', name: 'allow_replies', checked: true });
-  const allowReactions = h('input', { type: 'checkbox', name: 'allow_reactions', checked: true });
-  const options = h(
-    'div',
-    { class: 'compose-options' },
-    h('label', { for: 'story-audience' }, 'Who can see it'),
-    audience,
-    h('label', { class: 'choice' }, allowReplies, ' Allow replies'),
-    h('label', { class: 'choice' }, allowReactions, ' Allow reactions'),
-  );
-
-  // ---- progress and submit ------------------------------------------------------------
-  const bar = h('progress', { id: 'upload-progress', max: 100, value: 0, 'aria-label': 'Upload progress' });
-  const barText = h('span', { class: 'hint' }, '0%');
-  const cancel = h('button', { type: 'button', class: 'btn btn-small', onclick: () => pending?.abort() }, 'Cancel');
-  const progress = h('div', { class: 'upload-progress', hidden: true }, bar, barText, cancel);
-  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Share story');
+function composerForm({ tabs, text, media, options, progress, error, submit }, cfg, onsubmit) {
   const expiry = Math.round(cfg.ttl_seconds / 3600);
-
-  const form = h(
+  return h(
     'form',
-    { class: 'panel composer', 'aria-labelledby': 'compose-title', onsubmit: (e) => publish(e) },
+    { class: 'panel composer', 'aria-labelledby': 'compose-title', onsubmit },
     h('h1', { id: 'compose-title' }, 'New story'),
     tabs,
-    textPane,
-    mediaPane,
-    options,
-    progress,
+    text.el,
+    media.el,
+    options.el,
+    progress.el,
     error,
     h('div', { class: 'row-actions' }, h('a', { class: 'btn', href: '/' }, 'Cancel'), submit),
     h('p', { class: 'hint' }, `Stories disappear after ${expiry} hours.`),
   );
-  mount(view, form);
+}
 
-  function setKind(next) {
-    kind = next;
-    showError('');
-    textPane.hidden = kind !== 'text';
-    mediaPane.hidden = kind === 'text';
-    fileInput.accept = (kind === 'photo' ? cfg.image_types || ['image/*'] : cfg.video_types || ['video/*']).join(',');
-    if (file && !file.type.startsWith(kind === 'photo' ? 'image/' : 'video/')) pickFile(null);
-    mount(pickLabel, icon('plus', 18), kind === 'photo' ? ' Choose photo' : ' Choose video');
-    if (!file) mount(mediaPreview, h('span', { class: 'hint' }, kind === 'photo' ? 'No photo chosen' : 'No video chosen'));
-  }
+async function postText(text, options) {
+  const problem = missingProblem('text', { text: text.text() });
+  if (problem) throw new Error(problem);
+  await api('/v1/stories', { method: 'POST', body: { text: text.text(), background: text.background(), ...options } });
+}
 
-  async function pickFile(f) {
-    showError('');
-    if (objectUrl) URL.revokeObjectURL(objectUrl);
-    objectUrl = null;
-    file = f;
-    if (!f) {
-      fileInput.value = '';
-      fileInfo.textContent = '';
-      setKind(kind);
-      return;
-    }
-    fileInfo.textContent = `${f.name} · ${megabytes(f.size)}`;
-    if (f.size > cfg.max_upload_bytes) {
-      showError(`This file is ${megabytes(f.size)}; the limit is ${megabytes(cfg.max_upload_bytes)}.`);
-    }
-    objectUrl = URL.createObjectURL(f);
-    if (kind === 'video' || f.type.startsWith('video/')) {
-      const video = h('video', { src: objectUrl, muted: true, playsinline: true, controls: true, 'aria-label': 'Video preview' });
-      video.muted = true;
-      video.addEventListener('loadedmetadata', () => {
-        if (video.duration > cfg.max_video_seconds) {
-          showError(`This video is ${Math.round(video.duration)} s long; stories take up to ${cfg.max_video_seconds} s.`);
-        }
-      });
-      mount(mediaPreview, video);
-    } else {
-      mount(mediaPreview, h('img', { src: objectUrl, alt: 'Photo preview' }));
-    }
-  }
-
-  async function publish(e) {
-    e.preventDefault();
-    if (pending) return;
-    showError('');
-    const common = {
-      audience: audience.value,
-      allow_replies: allowReplies.checked,
-      allow_reactions: allowReactions.checked,
-    };
-    submit.disabled = true;
-    try {
-      if (kind === 'text') {
-        const text = textArea.value.trim();
-        if (!text) throw new Error('Write something first.');
-        await api('/v1/stories', { method: 'POST', body: { text, background, ...common } });
-      } else {
-        if (!file) throw new Error(kind === 'photo' ? 'Choose a photo first.' : 'Choose a video first.');
-        if (file.size > cfg.max_upload_bytes) {
-          throw new Error(`This file is ${megabytes(file.size)}; the limit is ${megabytes(cfg.max_upload_bytes)}.`);
-        }
-        const data = new FormData();
-        data.append('file', file, file.name);
-        if (caption.value.trim()) data.append('caption', caption.value.trim());
-        for (const [k, v] of Object.entries(common)) data.append(k, String(v));
-        progress.hidden = false;
-        setProgress(0);
-        pending = upload('/v1/stories/media', data, setProgress);
-        await pending.promise;
-        setProgress(1);
-      }
-      toast('Story shared.');
-      navigate('/');
-    } catch (err) {
-      showError(describeError(err));
-      progress.hidden = true;
-    } finally {
-      pending = null;
-      submit.disabled = false;
-    }
-  }
-
-  function setProgress(fraction) {
-    const pct = Math.round(fraction * 100);
-    bar.value = pct;
-    barText.textContent = fraction >= 1 ? 'Processing…' : `${pct}%`;
-  }
-
-  setKind(kind);
-  updateCounter();
-  if (kind === 'text') textArea.focus();
-  return () => {
-    pending?.abort();
-    if (objectUrl) URL.revokeObjectURL(objectUrl);
-  };
+/** Upload the chosen file with its fields; the upload is `c.pending` meanwhile (Cancel). */
+async function postMedia(c, cfg) {
+  const file = c.media.file();
+  const problem = missingProblem(c.kind, { file }) || sizeProblem(file.size, cfg);
+  if (problem) throw new Error(problem);
+  const data = new FormData();
+  data.append('file', file, file.name);
+  for (const [k, v] of mediaFields(c.media.caption(), c.options.values())) data.append(k, v);
+  c.progress.el.hidden = false;
+  c.progress.set(0);
+  c.pending = upload('/v1/stories/media', data, c.progress.set);
+  await c.pending.promise;
+  c.progress.set(1);
 }

@@ -49,54 +49,47 @@ export function openViewers(story, onClose) {
 export function openStorySettings(story, { onChange, onDeleted, onClose } = {}) {
   let closing = true; // whether closing the sheet ends the interaction (not so for delete)
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
-  const toggle = (field, label) => {
-    const box = h('input', {
-      type: 'checkbox',
-      checked: story[field],
-      onchange: async () => {
-        error.hidden = true;
-        box.disabled = true;
-        try {
-          const updated = await api(`/v1/stories/${encodeURIComponent(story.id)}`, {
-            method: 'PATCH',
-            body: { [field]: box.checked },
-          });
-          Object.assign(story, updated);
-          if (onChange) onChange(story);
-        } catch (e) {
-          box.checked = !box.checked;
-          error.textContent = describeError(e);
-          error.hidden = false;
-        } finally {
-          box.disabled = false;
-        }
-      },
-    });
-    return h('label', { class: 'choice' }, box, ` ${label}`);
+  const remove = async () => {
+    // The confirmation replaces this sheet: the caller stays paused until it is answered.
+    closing = false;
+    dialog.close();
+    if (await deleteStory(story)) onDeleted?.(story);
+    else onClose?.();
   };
   const dialog = sheet(
     'Story settings',
-    toggle('allow_replies', 'Allow replies'),
-    toggle('allow_reactions', 'Allow reactions'),
+    settingSwitch(story, 'allow_replies', 'Allow replies', error, onChange),
+    settingSwitch(story, 'allow_reactions', 'Allow reactions', error, onChange),
     error,
-    h(
-      'button',
-      {
-        type: 'button',
-        class: 'btn btn-danger',
-        onclick: async () => {
-          // The confirmation replaces this sheet: the caller stays paused until it is answered.
-          closing = false;
-          dialog.close();
-          if (await deleteStory(story)) onDeleted?.(story);
-          else onClose?.();
-        },
-      },
-      'Delete story',
-    ),
+    h('button', { type: 'button', class: 'btn btn-danger', onclick: remove }, 'Delete story'),
   );
   dialog.addEventListener('close', () => closing && onClose?.());
   return dialog;
+}
+
+/** A checkbox for one of the story's boolean settings, saved at once (PATCH); on failure it
+ *  flips back and `error` says why. */
+function settingSwitch(story, field, label, error, onChange) {
+  const box = h('input', { type: 'checkbox', checked: story[field] });
+  box.addEventListener('change', async () => {
+    error.hidden = true;
+    box.disabled = true;
+    try {
+      const updated = await api(`/v1/stories/${encodeURIComponent(story.id)}`, {
+        method: 'PATCH',
+        body: { [field]: box.checked },
+      });
+      Object.assign(story, updated);
+      if (onChange) onChange(story);
+    } catch (e) {
+      box.checked = !box.checked;
+      error.textContent = describeError(e);
+      error.hidden = false;
+    } finally {
+      box.disabled = false;
+    }
+  });
+  return h('label', { class: 'choice' }, box, ` ${label}`);
 }
 
 export async function deleteStory(story) {

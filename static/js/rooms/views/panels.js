@@ -25,6 +25,45 @@ export async function previewIntro(roomId) {
   }
 }
 
+/** The words of the reminder toggle and of the count under it. */
+export function reminderText(reminded, count) {
+  const others = reminded ? count - 1 : count;
+  let people = count === 0 ? 'Nobody has asked for a reminder yet.' : `${count} ${count === 1 ? 'person wants' : 'people want'} a reminder.`;
+  if (reminded) people = others === 0 ? 'You will be reminded.' : `You and ${others} ${others === 1 ? 'other' : 'others'} will be reminded.`;
+  return { label: reminded ? 'Reminder set' : 'Remind me', people };
+}
+
+/** "Remind me": a toggle button (aria-pressed) for a scheduled room, with the count. */
+function reminderToggle(room) {
+  const url = `/v1/rooms/${enc(room.id)}/reminder`;
+  const button = h('button', { type: 'button', class: 'btn remind', 'aria-pressed': 'false', disabled: true }, 'Remind me');
+  const people = h('p', { class: 'hint reminder-count' }, '');
+  const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const show = (r) => {
+    const text = reminderText(r.reminded, r.reminder_count);
+    button.textContent = text.label;
+    button.setAttribute('aria-pressed', String(r.reminded));
+    button.disabled = false;
+    people.textContent = text.people;
+  };
+  show({ reminded: false, reminder_count: room.reminder_count ?? 0 });
+  button.disabled = true;
+  api(url).then(show, (e) => ((error.textContent = describeError(e)), (error.hidden = false)));
+  button.onclick = async () => {
+    error.hidden = true;
+    button.disabled = true;
+    const on = button.getAttribute('aria-pressed') !== 'true';
+    try {
+      show(await api(url, { method: on ? 'PUT' : 'DELETE' }));
+    } catch (e) {
+      error.textContent = describeError(e);
+      error.hidden = false;
+      button.disabled = false;
+    }
+  };
+  return h('div', { class: 'reminder' }, button, people, error);
+}
+
 /**
  * A scheduled room. `changed(room)` gets the room after the host started, cancelled or
  * edited it; everyone else is told the page joins by itself (the page polls).
@@ -59,6 +98,7 @@ export function renderScheduled(body, room, isHost, changed) {
       h('p', {}, `Hosted by ${room.host}`),
       h('p', { class: 'scheduled-time' }, 'Starts ', h('time', { datetime: room.scheduled_for }, formatDateTime(room.scheduled_for))),
       isHost ? hostActions : h('p', { class: 'hint' }, 'This page joins the room by itself when the host starts it.'),
+      isHost ? h('p', { class: 'hint reminder-count' }, reminderText(false, room.reminder_count ?? 0).people) : reminderToggle(room),
       error,
     ),
   );
