@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from rooms.control.feature import RoomsFeature
 from rooms.media.feature import MediaFeature
+from rooms.recording.feature import RecordingFeature
 from server import metrics
 from server.api import Api, build_routes
 from server.background import stop
@@ -54,7 +55,8 @@ def default_features() -> list[Feature]:
     stories = StoriesFeature(graph, webhooks)
     media = MediaFeature()
     rooms = RoomsFeature(graph, media, webhooks)
-    return [graph, webhooks, stories, media, rooms, ShareFeature(stories, rooms)]
+    recording = RecordingFeature(graph, rooms, media, webhooks)
+    return [graph, webhooks, stories, media, rooms, recording, ShareFeature(stories, rooms)]
 
 
 class StartupError(Exception):

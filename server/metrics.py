@@ -44,6 +44,10 @@ PARTICIPANTS = Gauge(
     "Room WebSocket connections on this process (all workers)",
     multiprocess_mode="livesum",
 )
+ROOM_FRAMES = Counter(
+    "ephemera_room_frames_total",
+    "Room socket messages encoded into a frame: once per event per process, however many sockets",
+)
 WS_MESSAGES = Counter("ephemera_ws_messages_total", "Room WebSocket messages received", ["type"])
 FORWARDED_PACKETS = Counter("ephemera_relay_forwarded_packets_total", "Audio packets forwarded")
 DROPPED_PACKETS = Counter(

@@ -32,6 +32,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import ChangeReload
 
+from server import wsframes
 from server.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -149,6 +150,7 @@ def _config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         http="server.serving:DeadlineHttpProtocol",
+        ws=wsframes.PROTOCOL,
         log_config=None,
         access_log=False,
         ws_max_size=settings.ws_max_message_bytes,

@@ -81,6 +81,7 @@ class Settings(BaseSettings):
 
     # Stories
     story_ttl_seconds: int = 24 * 3600
+    replay_ttl_seconds: int = 30 * 24 * 3600  # how long a room's replay is kept
     story_grace_seconds: int = 3600
     sweep_interval_seconds: float = 30.0
     max_active_stories: int = 100
@@ -106,9 +107,10 @@ class Settings(BaseSettings):
     max_speakers: int = 10
     reconnect_grace_seconds: float = 30.0
     host_grace_seconds: float = 60.0
-    # Above this many listeners, their joins/leaves are not announced one by one (counts
-    # still are, in room.updated) and the welcome lists only the first ones.
-    room_listener_events_max: int = 200
+    # Above this many listeners, listeners' joins/leaves go to the host and co-hosts only,
+    # everyone else gets counts (``listeners``, each tick), and the welcome of anyone but
+    # the host and co-hosts lists only the first listeners.
+    room_listener_events_max: int = 100
     room_ended_ttl_seconds: int = 24 * 3600
     # A scheduled room not started this long after its start time is cancelled.
     scheduled_room_expiry_seconds: float = 3600.0
@@ -116,6 +118,9 @@ class Settings(BaseSettings):
     room_tick_seconds: float = 1.0
     # Messages waiting for one slow socket before it is closed (1013).
     room_ws_queue_max: int = 1000
+    # permessage-deflate on WebSockets (under ``ephemera serve``): off, because room events
+    # are small and each is written as one prebuilt frame to every socket (server/wsframes.py).
+    ws_per_message_deflate: bool = False
 
     # WebRTC: STUN/TURN URLs handed to clients (JSON list of RTCIceServer objects).
     ice_servers: list[dict[str, str | list[str]]] = []

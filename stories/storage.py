@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-BLOB_KEY = re.compile(r"^[A-Za-z0-9_-]{16}/[a-z]+\.[a-z0-9]{2,4}$")
+BLOB_KEY = re.compile(r"^[A-Za-z0-9_-]{16}/[a-z][a-z0-9]*\.[a-z0-9]{2,4}$")
 STORY_PREFIX = re.compile(r"^[A-Za-z0-9_-]{16}$")
 
 

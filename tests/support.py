@@ -19,6 +19,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from server import wsframes
 from server.app import create_app
 from server.auth import mint_token
 from server.feature import Feature
@@ -73,6 +74,7 @@ class LiveServer:
             access_log=False,
             lifespan="on",
             ws_max_size=self.settings.ws_max_message_bytes,
+            ws=wsframes.PROTOCOL,
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
@@ -108,6 +110,7 @@ class ServerProcess:
     env: Mapping[str, str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    ws: str = wsframes.PROTOCOL  # uvicorn's WebSocket protocol (benchmarks compare "auto")
 
     @property
     def url(self) -> str:
@@ -134,6 +137,8 @@ class ServerProcess:
                 "warning",
                 "--ws-max-size",
                 env.get("EPHEMERA_WS_MAX_MESSAGE_BYTES", "65536"),
+                "--ws",
+                self.ws,
             ],
             cwd=ROOT,
             env=env,

@@ -26,6 +26,7 @@ OWN = (
     "unmute",
     "role.step_down",
     "room.end",
+    "recording.start",
 )
 ON_OTHERS = (
     "hand.accept",
@@ -66,26 +67,32 @@ NOTHING = Allowed((), tuple((target_key(t), ()) for t in TARGETS))
 
 
 def allowed(
-    member: Member, stage: Mapping[str, Role], caps: Caps, policy: SpeakerPolicy
+    member: Member,
+    stage: Mapping[str, Role],
+    caps: Caps,
+    policy: SpeakerPolicy,
+    recorded: bool = False,
 ) -> Allowed:
-    """What ``member`` may send now in a room with this stage, caps and policy."""
+    """What ``member`` may send now in a room with this stage, caps, policy and recording."""
     # The rules look at the stage only through its counts against the caps, so rooms in
     # the same situation share one answer.
     speakers = min(count(stage, Role.SPEAKER), caps.max_speakers)
     cohosts = min(count(stage, Role.COHOST), caps.max_cohosts)
-    return _allowed(replace(member, user_id=_YOU, since=0.0), speakers, cohosts, caps, policy)
+    you = replace(member, user_id=_YOU, since=0.0)
+    return _allowed(you, speakers, cohosts, caps, policy, recorded)
 
 
 @lru_cache(maxsize=4096)
 def _allowed(
-    you: Member, speakers: int, cohosts: int, caps: Caps, policy: SpeakerPolicy
+    you: Member, speakers: int, cohosts: int, caps: Caps, policy: SpeakerPolicy, recorded: bool
 ) -> Allowed:
     stage = {f"s{i}": Role.SPEAKER for i in range(speakers)}
     stage.update({f"c{i}": Role.COHOST for i in range(cohosts)})
 
     def may(action: str, target: Member | None) -> bool:
         try:
-            return not decide(action, Situation(you, target, stage, caps, policy, 0.0)).empty
+            situation = Situation(you, target, stage, caps, policy, 0.0, recorded)
+            return not decide(action, situation).empty
         except Refused:
             return False
 

@@ -55,14 +55,19 @@ async def create_room(ctx: Ctx, body: CreateRoom) -> Room:
     s = store(ctx)
     when = body.scheduled_for.timestamp() if body.scheduled_for else None
     meta = await s.create(
-        ctx.user, body.title, body.description, body.language, body.policy(), when
+        ctx.user, body.title, body.description, body.language, body.policy(), when, body.record
     )
     return await service(ctx).room(meta)
 
 
 @api.get("/v1/rooms")
 async def list_rooms(ctx: Ctx, query: ListQuery) -> RoomList:
-    """Live or scheduled rooms, those hosted by people the caller follows first."""
+    """Live or scheduled rooms, those hosted by people the caller follows first; or ended
+    rooms with a replay to listen to, newest first."""
+    if query.state == "ended":
+        replays = service(ctx).replays
+        metas = await replays.replays(ctx.user, query.limit) if replays is not None else []
+        return RoomList(rooms=await service(ctx).rooms(metas))
     g = graph(ctx)
     followed = await g.following(ctx.user)
     s = store(ctx)
@@ -130,6 +135,8 @@ async def edit_room(ctx: Ctx, room_id: str, body: EditRoom) -> Room:
         changes["title"] = changes["title"].strip()
     if body.scheduled_for is not None:
         changes["scheduled_for"] = body.scheduled_for.timestamp()
+    if changes.pop("record", None):
+        changes["recorded"] = True
     meta = await store(ctx).edit(checked_id(room_id), ctx.user, changes)
     return await service(ctx).room(meta)
 

@@ -3,7 +3,8 @@
 The store, the reducer, the socket, the service and the media relay build messages only
 through these models; ``wire()`` is their JSON form and ``encode`` their text. On a room's
 pub/sub channel an event travels in an envelope ``{"to": user_id | null, "event": {...}}``
-(``to`` addresses one participant); the hub reads it back into its model (``EVENT``).
+(``to`` addresses one participant, or ``MODERATORS`` the room's host and co-hosts); the hub
+reads it back into its model (``EVENT``).
 Types starting with ``_`` are for the server processes only and never reach a client.
 """
 
@@ -16,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from rooms.control.rules import Role
 from rooms.control.schemas import EndedReason, Room
+
+# The address of events for the room's host and co-hosts (no user id can start with "@").
+MODERATORS = "@moderators"
 
 
 class Event(BaseModel):
@@ -65,7 +69,7 @@ class Welcome(Event):
 
 
 class ParticipantJoined(Event):
-    """Someone joined (listeners only while the room has few of them)."""
+    """Someone joined (in a large room, a listener: to moderators only)."""
 
     type: Literal["participant.joined"] = "participant.joined"
     participant: Participant
@@ -116,10 +120,26 @@ class Speaking(Event):
 
 
 class RoomUpdated(Event):
-    """The room changed: a new host, or new counts."""
+    """The room changed: a new host (counts travel in ``listeners``)."""
 
     type: Literal["room.updated"] = "room.updated"
     room: Room
+
+
+class RecordingStarted(Event):
+    """The room is being recorded from now on (``room.recorded`` is true)."""
+
+    type: Literal["recording.started"] = "recording.started"
+    by: str  # who started it
+
+
+class Listeners(Event):
+    """The room's counts, to everyone, at most once a ``room_tick_seconds`` when they changed:
+    how listeners' comings and goings reach everyone but moderators in a large room."""
+
+    type: Literal["listeners"] = "listeners"
+    listener_count: int
+    speaker_count: int
 
 
 class RoomEnded(Event):
@@ -201,6 +221,8 @@ ServerEvent = Annotated[
     | Reaction
     | Speaking
     | RoomUpdated
+    | RecordingStarted
+    | Listeners
     | RoomEnded
     | Removed
     | Error

@@ -3,7 +3,8 @@
 An event (``rooms.control.events``) travels on its room's channel in an envelope
 ``{"to": user_id | null, "event": {...}}``; ``to`` addresses one participant
 (``invite.received``, ``removed``, ``actions``). The hub reads each one back into its model
-once per process and hands it, with its encoded text, to the room's local sockets.
+once per process, encodes it once (``Outgoing``: its text and its whole WebSocket frame) and
+hands the same object to each of the room's local sockets, which write the same bytes.
 
 State changes publish their events inside the same MULTI/EXEC as the writes, so every
 process sees events in commit order.
@@ -16,18 +17,34 @@ import contextlib
 import json
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from rooms.control.events import EVENT, Event, ServerEvent, encode
+from rooms.control.events import EVENT, MODERATORS, Event, ServerEvent, encode
 from server import metrics
 from server.background import check_cancelled, stop
 from server.store import REDIS_DOWN, Keys, budget_left
+from server.wsframes import text_frame
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message as every socket sends it: its text, and its whole WebSocket text frame."""
+
+    text: str
+    frame: bytes
+
+
+def outgoing(text: str) -> Outgoing:
+    """Encode a message for sending (counted: a room event is encoded once per process)."""
+    metrics.ROOM_FRAMES.inc()
+    return Outgoing(text, text_frame(text.encode()))
 
 
 def channel(keys: Keys, room_id: str) -> str:
@@ -59,12 +76,13 @@ class Listener(Protocol):
 
     room_id: str
     user_id: str
+    moderator: bool  # host or co-host: gets the events addressed to ``MODERATORS``
 
-    def on_event(self, event: ServerEvent, text: str) -> None:
+    def on_event(self, event: ServerEvent, out: Outgoing) -> None:
         """Called for each event addressed to this participant (must not block)."""
 
-    def send_ready(self, text: str) -> None:
-        """Send an encoded message if the participant has had its welcome (else drop it)."""
+    def send_ready(self, out: Outgoing) -> None:
+        """Send a message if the participant has had its welcome (else drop it)."""
 
     async def resync(self) -> None:
         """Events may have been lost: send the participant the whole state again."""
@@ -94,6 +112,7 @@ class Hub:
         self._interrupted = False
         self._recovery: asyncio.Task[None] | None = None
         self.rooms: dict[str, set[Listener]] = {}
+        self._users: dict[tuple[str, str], set[Listener]] = {}  # (room, user) -> sockets
         self._control = control_channel
         self._room_of: dict[str, str] = {}  # channel -> room id
         self._lock = asyncio.Lock()
@@ -133,6 +152,7 @@ class Hub:
                     self._room_of.pop(ch, None)
                     raise
             listeners.add(listener)
+            self._users.setdefault((room, listener.user_id), set()).add(listener)
             self._update_gauges()
 
     async def detach(self, listener: Listener) -> None:
@@ -142,6 +162,10 @@ class Hub:
             if listeners is None or listener not in listeners:
                 return
             listeners.discard(listener)
+            mine = self._users.get((room, listener.user_id), set())
+            mine.discard(listener)
+            if not mine:
+                self._users.pop((room, listener.user_id), None)
             if not listeners:
                 del self.rooms[room]
                 ch = channel(self.keys, room)
@@ -231,7 +255,15 @@ class Hub:
         data = json.loads(msg["data"])
         event, to = EVENT.validate_python(data["event"]), data.get("to")
         self.on_room_event(room, event)
-        text = encode(data["event"])
-        for listener in list(self.rooms.get(room, ())):
-            if to is None or listener.user_id == to:
-                listener.on_event(event, text)
+        out = outgoing(encode(data["event"]))
+        for listener in self._audience(room, to):
+            listener.on_event(event, out)
+
+    def _audience(self, room: str, to: str | None) -> list[Listener]:
+        """The local sockets an event addressed ``to`` goes to (without a look at every
+        socket of a large room for an event to one participant)."""
+        if to is None:
+            return list(self.rooms.get(room, ()))
+        if to == MODERATORS:
+            return [s for s in self.rooms.get(room, ()) if s.moderator]
+        return list(self._users.get((room, to), ()))

@@ -33,6 +33,7 @@ class Bare(ClientMessage):
         "role.step_down",
         "unmute",
         "room.end",
+        "recording.start",
         "ping",
     ]
 

@@ -35,6 +35,7 @@ def room(meta: Meta, counts: Counts, base_url: str, reminders: int = 0) -> Room:
         started_at=ts(meta.started_at),
         ended_at=ts(meta.ended_at),
         ended_reason=meta.ended_reason or None,
+        recorded=meta.recorded,
         created_at=ts(meta.created_at),
         listener_count=counts[0],
         speaker_count=counts[1],

@@ -21,12 +21,14 @@ from typing import Any, Protocol
 from rooms.control import presenters, rules
 from rooms.control.actions import allowed
 from rooms.control.events import (
+    MODERATORS,
     ActionsChanged,
     Event,
     InviteReceived,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantUpdated,
+    RecordingStarted,
     Removed,
     Replaced,
     RoomEnded,
@@ -47,7 +49,8 @@ class Terms:
     caps: Caps
     reconnect_grace: float
     host_grace: float
-    announce_max: int  # listeners' comings and goings are announced up to this many listeners
+    announce_max: int  # above this many listeners, listeners' comings and goings are
+    # announced to moderators only (``audience``)
     expiry: float  # a scheduled room not started this long after its time is cancelled
     base_url: str
 
@@ -91,9 +94,8 @@ class Join:
         events: list[Addressed] = []
         if old is not None and old.connected:  # the same user on a new socket: close the old one
             events.append((Replaced(conn=old.conn), self.user_id))
-        if announced(rec, room, env):
-            kind = ParticipantUpdated if old else ParticipantJoined
-            events.append((kind(participant=presenters.participant(rec)), None))
+        kind = ParticipantUpdated if old else ParticipantJoined
+        events.append((kind(participant=presenters.participant(rec)), audience(rec, room, env)))
         return Outcome(room.put(rec), tuple(events))
 
 
@@ -111,8 +113,8 @@ class Disconnect:
         t = env.terms
         grace = t.host_grace if rec.member.role is Role.HOST else t.reconnect_grace
         rec = replace(rec, connected=False, grace_until=env.now + grace)
-        events = (updated(rec),) if announced(rec, room, env) else ()
-        return Outcome(room.put(rec), events)
+        event = ParticipantUpdated(participant=presenters.participant(rec))
+        return Outcome(room.put(rec), ((event, audience(rec, room, env)),))
 
 
 @dataclass(frozen=True)
@@ -128,9 +130,8 @@ class Expire:
         if room.meta is None or rec is None or rec.connected or rec.conn != self.conn:
             return Outcome(room)
         after = room.drop(self.user_id)
-        events: list[Addressed] = []
-        if announced(rec, room, env):
-            events.append((ParticipantLeft(user_id=self.user_id, reason="left"), None))
+        left = ParticipantLeft(user_id=self.user_id, reason="left")
+        events: list[Addressed] = [(left, audience(rec, room, env))]
         if rec.member.role is Role.HOST:
             after = succeed(after, env, events)
         return settle(room, after, events, env)
@@ -179,6 +180,7 @@ class Act:
             caps=env.terms.caps,
             policy=meta.speaker_policy,
             now=env.now,
+            recorded=meta.recorded,
         )
         change = rules.decide(self.action, situation)
         if change.empty:
@@ -200,6 +202,9 @@ def decided(room: RoomState, change: rules.Change, actor: str, env: Env) -> Outc
         after = replace(after, removed=after.removed | {change.removed})
         events.append((Removed(), change.removed))
         events.append((ParticipantLeft(user_id=change.removed, reason="removed"), None))
+    if change.record and after.meta is not None:
+        after = replace(after, meta=replace(after.meta, recorded=True))
+        events.append((RecordingStarted(by=actor), None))
     if change.ended:
         after, event = end(after, "ended_by_host", env)
         events.append(event)
@@ -218,6 +223,7 @@ class Create:
     language: str
     policy: SpeakerPolicy
     scheduled_for: float | None
+    recorded: bool = False
 
     def apply(self, room: RoomState, env: Env) -> Outcome:
         now, when = env.now, self.scheduled_for
@@ -234,6 +240,7 @@ class Create:
             created_at=now,
             scheduled_for=when or 0.0,
             started_at=0.0 if when is not None else now,
+            recorded=self.recorded,
         )
         created = RoomState(meta)
         return Outcome(go_live(created, env) if when is None else created)
@@ -341,9 +348,14 @@ def end(room: RoomState, reason: str, env: Env) -> tuple[RoomState, Addressed]:
     return RoomState(meta, removed=room.removed), (RoomEnded(reason=reason), None)
 
 
-def announced(rec: Record, room: RoomState, env: Env) -> bool:
-    """Listeners' comings and goings are announced only in rooms of modest size."""
-    return rec.member.on_stage or room.listeners <= env.terms.announce_max
+def audience(rec: Record, room: RoomState, env: Env) -> str | None:
+    """Who hears that ``rec`` came, went or lost its connection: everyone (None); in a room
+    with more than ``announce_max`` listeners, for a listener without a raised hand or an
+    invitation, the host and co-hosts only (the others get counts: ``listeners``)."""
+    m = rec.member
+    if m.on_stage or m.hand_raised or m.invited or room.listeners <= env.terms.announce_max:
+        return None
+    return MODERATORS
 
 
 def updated(rec: Record) -> Addressed:
@@ -358,13 +370,14 @@ def settle(before: RoomState, after: RoomState, events: list[Addressed], env: En
     if meta is None or meta.state != "live":
         return Outcome(after, tuple(events))
     caps, policy = env.terms.caps, meta.speaker_policy
-    seats_moved = seats(before.stage, caps) != seats(after.stage, caps)
+    recording = (before.meta is not None and before.meta.recorded, meta.recorded)
+    moved = seats(before.stage, caps) != seats(after.stage, caps) or len(set(recording)) > 1
     for user_id, rec in after.members.items():
         old = before.members.get(user_id)
-        if old is None or (old.member == rec.member and not seats_moved):
+        if old is None or (old.member == rec.member and not moved):
             continue
-        was = allowed(old.member, before.stage, caps, policy)
-        now = allowed(rec.member, after.stage, caps, policy)
+        was = allowed(old.member, before.stage, caps, policy, recording[0])
+        now = allowed(rec.member, after.stage, caps, policy, recording[1])
         if now != was:
             events.append((ActionsChanged(actions=presenters.actions(now)), user_id))
     return Outcome(after, tuple(events))

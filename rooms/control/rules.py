@@ -30,6 +30,7 @@ class SpeakerPolicy(StrEnum):
 # Moderation needs a strictly higher rank: a co-host cannot mute or remove another co-host.
 RANK = {Role.HOST: 3, Role.COHOST: 2, Role.SPEAKER: 1, Role.LISTENER: 0}
 STAGE = frozenset({Role.HOST, Role.COHOST, Role.SPEAKER})
+MODERATORS = frozenset({Role.HOST, Role.COHOST})
 
 # Emoji a participant may react with; listed in the welcome message.
 REACTIONS = ("👏", "❤️", "😂", "💯", "🔥", "🙌", "👋", "😮", "😢", "✋")
@@ -82,6 +83,7 @@ class Situation:
     caps: Caps
     policy: SpeakerPolicy
     now: float
+    recorded: bool = False  # the room is being recorded
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,11 @@ class Change:
     removed: str | None = None  # this user is removed and may not rejoin
     invited: str | None = None  # this user receives an invitation to speak
     ended: bool = False
+    record: bool = False  # the room starts being recorded
 
     @property
     def empty(self) -> bool:
-        return not (self.updates or self.removed or self.invited or self.ended)
+        return not (self.updates or self.removed or self.invited or self.ended or self.record)
 
 
 NOTHING = Change()
@@ -265,6 +268,13 @@ def end(s: Situation) -> Change:
     return Change(ended=True)
 
 
+def start_recording(s: Situation) -> Change:
+    _moderator(s.actor, "start recording")
+    if s.recorded:
+        return NOTHING
+    return Change(record=True)
+
+
 def react(s: Situation) -> Change:
     """Anyone present may react; a reaction changes no state."""
     return NOTHING
@@ -288,6 +298,7 @@ RULES: dict[str, Rule] = {
     "unmute": unmute,
     "remove": remove,
     "room.end": end,
+    "recording.start": start_recording,
     "react": react,
 }
 

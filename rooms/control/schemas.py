@@ -27,6 +27,7 @@ class CreateRoom(BaseModel):
     # Accepted as an alias of speaker_policy: "everyone" = anyone_can_request.
     speakers: Literal["everyone", "invited"] | None = None
     scheduled_for: AwareDatetime | None = None
+    record: bool = False  # record the room's stage audio (live HLS, then a replay)
 
     def policy(self) -> SpeakerPolicy:
         if self.speaker_policy is not None:
@@ -42,10 +43,12 @@ class EditRoom(BaseModel):
     language: Language | None = None
     scheduled_for: AwareDatetime | None = None
     speaker_policy: SpeakerPolicy | None = None
+    record: Literal[True] | None = None  # a scheduled room may be set to be recorded
 
 
 class ListQuery(BaseModel):
-    state: Literal["live", "scheduled"] = "live"
+    # ended: rooms with a replay to listen to (rooms.recording)
+    state: Literal["live", "scheduled", "ended"] = "live"
     limit: int = Field(default=50, ge=1, le=100)
 
 
@@ -69,6 +72,7 @@ class Room(BaseModel):
     # Why an ended room ended: the host ended or cancelled it, the host left for good, or a
     # scheduled room was never started (scheduled_room_expiry_seconds after its time).
     ended_reason: EndedReason | None = None
+    recorded: bool = False  # its stage audio is recorded: GET /v1/rooms/{id}/recording
     created_at: datetime
     listener_count: int
     speaker_count: int  # everyone on stage: host, co-hosts and speakers

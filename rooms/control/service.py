@@ -8,8 +8,8 @@ from typing import Any, Protocol
 import structlog
 
 from rooms.control import presenters
-from rooms.control.events import RoomEnded, RoomUpdated, ServerEvent, encode
-from rooms.control.hub import Hub
+from rooms.control.events import Listeners, RoomEnded, ServerEvent, encode
+from rooms.control.hub import Hub, outgoing
 from rooms.control.presence import Presence
 from rooms.control.schemas import Room
 from rooms.control.state import Meta
@@ -32,6 +32,12 @@ class Departed(Protocol):
     conn_id: str
     entry: str
     ended_by: str | None
+
+
+class ReplayIndex(Protocol):
+    """Where ended rooms with a replay are listed (``rooms.recording``, when it runs)."""
+
+    async def replays(self, caller: str, limit: int, host: str | None = None) -> list[Meta]: ...
 
 
 class RoomsService:
@@ -61,6 +67,7 @@ class RoomsService:
         self._counts: dict[str, tuple[int, int]] = {}
         self._unsettled = False  # a socket closed while Redis was unreachable
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.replays: ReplayIndex | None = None  # set by the recording feature
 
     async def room(self, meta: Meta, counts: tuple[int, int] | None = None) -> Room:
         """The room as clients see it."""
@@ -131,23 +138,23 @@ class RoomsService:
             log.info("rooms.schedule_expired", room=room_id)
         await self.refresh_counts()
 
+    def large(self, room_id: str) -> bool:
+        """Whether the room had more than ``room_listener_events_max`` listeners at this
+        process's last count (its tick's)."""
+        listeners = self._counts.get(room_id, (0, 0))[0]
+        return listeners > self.settings.room_listener_events_max
+
     async def refresh_counts(self) -> None:
-        """Send ``room.updated`` to local sockets when a room's counts changed."""
+        """Send ``listeners`` to local sockets when a room's counts changed (one encoding)."""
         room_ids = list(self.hub.rooms)
-        if not room_ids:
-            self._counts.clear()
-            return
-        counts = await self.store.counts(room_ids)
+        counts = await self.store.counts(room_ids) if room_ids else []
         for room_id, c in zip(room_ids, counts, strict=True):
             if self._counts.get(room_id) == c:
                 continue
             self._counts[room_id] = c
-            meta = await self.store.meta(room_id)
-            if meta is None or meta.state != "live":
-                continue
-            text = encode(RoomUpdated(room=await self.room(meta, c)))
+            out = outgoing(encode(Listeners(listener_count=c[0], speaker_count=c[1])))
             for listener in list(self.hub.rooms.get(room_id, ())):
-                listener.send_ready(text)
+                listener.send_ready(out)
         for gone in set(self._counts) - set(room_ids):
             del self._counts[gone]
 

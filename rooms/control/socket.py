@@ -3,7 +3,9 @@
 A connection authenticates and is admitted before ``accept()`` (refusals are plain HTTP
 errors), receives a ``welcome`` with the full state, then events. Every message is
 size-capped, rate-limited, validated, and checked against the sender's current role.
-Everything sent to a socket goes through its outbox, so any task may send at any time.
+Any task may send at any time: a message is written at once, as a frame built once for
+every socket (``server.wsframes``), when nothing is waiting before it and the socket can take
+it; otherwise it waits in the socket's bounded outbox for its writer task.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from rooms.control.events import (
     Welcome,
     encode,
 )
+from rooms.control.hub import Outgoing, outgoing
 from rooms.control.messages import Message, Mute, React, RtcDescription, RtcIce, Targeted, wire
 from rooms.control.rules import Refused
 from rooms.control.service import ROOMS, RoomsService
@@ -45,6 +48,7 @@ from server.background import check_cancelled, stop
 from server.errors import DomainError, Forbidden, ServiceUnavailable, ValidationFailed
 from server.store import REDIS_DOWN, request_budget
 from server.ws import authenticate_ws, refuse
+from server.wsframes import frame_writer
 
 log = structlog.get_logger(__name__)
 PROTOCOL = 1
@@ -57,7 +61,7 @@ CLOSE_SLOW = 1013  # the client did not read its messages fast enough
 CLOSE_REMOVED = 4403
 CLOSE_REPLACED = 4409  # the same user connected again elsewhere
 CONNECTED = WebSocketState.CONNECTED
-PONG = encode(Pong())
+PONG = encode(Pong())  # encoded once; each socket's own messages get their frame per send
 
 
 @dataclass(frozen=True)
@@ -104,15 +108,19 @@ class Connection:
         self.user_id = user_id
         self.conn_id = secrets.token_hex(8)
         self.entry = f"{room_id}|{user_id}|{self.conn_id}"
-        self.ready = False
+        self.ready = False  # welcomed: events go out (until then, or during a resync, they wait)
+        self.moderator = False  # host or co-host, as of the last welcome or own update
         self.ended_by: str | None = None  # removed, ended, replaced
-        self._early: list[tuple[ServerEvent, str]] = []
-        self._out: deque[str | Close] = deque()
+        self._early: list[tuple[ServerEvent, Outgoing]] = []
+        self._out: deque[Outgoing | Close] = deque()
+        self._frames = frame_writer(ws.scope)  # None: only the ASGI send (another server)
+        self._sending = False  # the writer task is sending the message it took
         self._wake = asyncio.Event()
         self._closing = False
         self._publishing: bool | None = None
         self._media_calls = Serial()
         self._writer: asyncio.Task[None] | None = None
+        self._resync: asyncio.Task[None] | None = None
         self._final = Close(CLOSE_ENDED, "")  # how release() closes a socket still open
 
     @property
@@ -121,20 +129,21 @@ class Connection:
 
     # ---- outgoing ----
 
-    def on_event(self, event: ServerEvent, text: str) -> None:
+    def on_event(self, event: ServerEvent, out: Outgoing) -> None:
         """A room event from the hub (the hub's task: never blocks)."""
         if not self.ready:
-            self._early.append((event, text))  # sent after the welcome
+            self._early.append((event, out))  # sent after the welcome
             return
         if isinstance(event, Replaced):
             if event.conn == self.conn_id:
                 self.ended_by = "replaced"
                 self.close(CLOSE_REPLACED, "replaced by a newer connection")
             return
-        self.send_text(text)
+        self.deliver(out)
         if isinstance(event, ParticipantUpdated) and event.participant.user_id == self.user_id:
             p = event.participant
             self.set_publishing(p.role in rules.STAGE and not p.muted)
+            self.set_moderator(p.role in rules.MODERATORS)
         elif isinstance(event, Removed):
             self.ended_by = "removed"
             self.close(CLOSE_REMOVED, "removed from the room")
@@ -142,18 +151,25 @@ class Connection:
             self.ended_by = "ended"
             self.close(CLOSE_ENDED, "the room ended")
 
-    def send_ready(self, text: str) -> None:
+    def send_ready(self, out: Outgoing) -> None:
         if self.ready:
-            self.send_text(text)
+            self.deliver(out)
 
     def send_text(self, text: str) -> None:
+        self.deliver(outgoing(text))
+
+    def deliver(self, out: Outgoing) -> None:
+        """Write ``out`` now if nothing waits before it and the socket takes it, else queue it."""
         if self._closing:
+            return
+        frames = self._frames
+        if frames is not None and not self._out and not self._sending and frames.write(out.frame):
             return
         if len(self._out) >= self.svc.settings.room_ws_queue_max:
             self._out.clear()
             self.close(CLOSE_SLOW, "too slow to read room events")
             return
-        self._out.append(text)
+        self._out.append(out)
         self._wake.set()
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -172,19 +188,22 @@ class Connection:
 
     async def open(self, publishing: bool) -> None:
         """Send the welcome and start delivering events (the snapshot is not kept)."""
-        text, _ = await welcome(self.svc, self.room_id, self.user_id)
+        text, me = await welcome(self.svc, self.room_id, self.user_id)
+        self.moderator = is_moderator(me)
         self.start(text, publishing)
 
     def start(self, welcome: str, publishing: bool) -> None:
         self.send_text(welcome)
         self.ready = True
         self.set_publishing(publishing)
-        # Events since the subscription: some may predate the snapshot, but each carries a
-        # whole participant or room and they arrive in commit order, so replaying converges.
+        # Events since the subscription (or the resync began): some may predate the snapshot,
+        # but each carries a whole participant or room and they arrive in commit order, so
+        # replaying converges.
         early, self._early = self._early, []
-        for event, text in early:
-            self.on_event(event, text)
-        self._writer = asyncio.create_task(self._write(), name=f"room-ws-{self.conn_id}")
+        for event, out in early:
+            self.on_event(event, out)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(), name=f"room-ws-{self.conn_id}")
 
     async def _write(self) -> None:
         try:
@@ -196,7 +215,10 @@ class Connection:
                 if isinstance(item, Close):
                     await self.ws.close(item.code, item.reason)
                     return
-                await self.ws.send_text(item)
+                self._sending = True
+                if self._frames is None or not self._frames.write(item.frame):
+                    await self.ws.send_text(item.text)  # waits while the transport is full
+                self._sending = False
         except (WebSocketDisconnect, RuntimeError, OSError):
             return  # the peer is gone; the reader notices too
         except Exception:
@@ -216,12 +238,25 @@ class Connection:
             room, user = self.room_id, self.user_id
             self._media_calls.submit(lambda: media.set_publishing(room, user, allowed))
 
+    def set_moderator(self, moderator: bool) -> None:
+        """Became or stopped being host or co-host: in a large room, what the participant is
+        told of listeners changes (all of them, or counts), so it gets a new welcome (not in
+        a small room, where everyone is told everything: a welcome restarts the audio)."""
+        if moderator != self.moderator and not self._closing:
+            self.moderator = moderator
+            if self.svc.large(self.room_id):
+                self._resync = asyncio.create_task(self.resync())
+
     async def resync(self, attempts: int = 60, pause: float = 0.5) -> None:
-        """Redis came back after an outage and events may have been lost: send the whole
-        state again (a second ``welcome``), or have the client reconnect if its place is gone.
-        While the store still fails (the watchdog may not have seen it back yet), try again."""
+        """Send the whole state again (a second ``welcome``; events meanwhile wait and follow
+        it): Redis came back after an outage and events may have been lost, or the
+        participant's view changed. If its place is gone, the client reconnects. While the
+        store still fails (the watchdog may not have seen it back yet), try again."""
+        if not self.ready or self._closing:
+            return  # not welcomed yet (the welcome will be new), or resyncing already
+        self.ready = False
         for _ in range(attempts):
-            if not self.ready or self._closing:
+            if self._closing:
                 return
             try:
                 with request_budget(self.svc.settings.redis_request_timeout):
@@ -237,8 +272,8 @@ class Connection:
         if me is None or me.conn != self.conn_id:
             self.close(CLOSE_SLOW, "the room changed while the server was cut off: reconnect")
             return
-        self.send_text(text)
-        self.set_publishing(me.member.may_publish)
+        self.moderator = is_moderator(me)
+        self.start(text, me.member.may_publish)
 
     # ---- incoming ----
 
@@ -350,6 +385,7 @@ class Connection:
 
     async def _stop_writing(self) -> None:
         self._closing = True
+        await stop(self._resync)
         await stop(self._writer)
         await self._media_calls.drain()
 
@@ -392,6 +428,10 @@ async def welcome(svc: RoomsService, room_id: str, user: str) -> tuple[str, Reco
     return text, me
 
 
+def is_moderator(me: Record | None) -> bool:
+    return me is not None and me.member.role in rules.MODERATORS
+
+
 def actions_of(
     svc: RoomsService, meta: Meta, me: Record | None, participants: list[Record]
 ) -> actions.Allowed:
@@ -399,7 +439,7 @@ def actions_of(
     if me is None:
         return actions.NOTHING
     stage = {p.user_id: p.member.role for p in participants if p.member.on_stage}
-    return actions.allowed(me.member, stage, svc.store.caps, meta.speaker_policy)
+    return actions.allowed(me.member, stage, svc.store.caps, meta.speaker_policy, meta.recorded)
 
 
 async def room_socket(ws: WebSocket) -> None:
@@ -411,6 +451,7 @@ async def room_socket(ws: WebSocket) -> None:
     with request_budget(svc.settings.redis_request_timeout):
         record = await admit(conn)
     if record is not None:
+        conn.moderator = is_moderator(record)  # from now on: events for moderators too
         await conn.serve(record.member.may_publish)
 
 

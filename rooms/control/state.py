@@ -26,6 +26,7 @@ class Meta:
     started_at: float = 0.0
     ended_at: float = 0.0
     ended_reason: str = ""
+    recorded: bool = False  # the room's stage audio is recorded (rooms.recording)
 
     def to_hash(self) -> dict[Any, Any]:
         return {k: str(v) for k, v in asdict(self).items()}
@@ -46,6 +47,7 @@ class Meta:
             started_at=float(h.get("started_at") or 0),
             ended_at=float(h.get("ended_at") or 0),
             ended_reason=h.get("ended_reason", ""),
+            recorded=h.get("recorded") == "True",
         )
 
 

@@ -203,14 +203,17 @@ class RoomStore:
 
     async def snapshot(self, room_id: str, you: str) -> list[Record]:
         """Participants for a welcome: everyone on stage, every raised hand or invitation,
-        and the first listeners up to the announcement limit (all of them in a small room)."""
+        and the first listeners up to the announcement limit (all of them in a small room,
+        and for the host and co-hosts, who hear of every listener)."""
         rk = self.rk(room_id)
-        limit = self.settings.room_listener_events_max
         async with self.r.pipeline(transaction=False) as p:
-            p.hkeys(rk.stage)
+            p.hgetall(rk.stage)
             p.smembers(rk.flags)
-            p.zrange(rk.members, 0, limit + self.caps.max_cohosts + self.caps.max_speakers)
-            stage, flags, first = await p.execute()
+            stage, flags = await p.execute()
+        last = self.settings.room_listener_events_max + len(stage)
+        if stage.get(you) in (Role.HOST.value, Role.COHOST.value):
+            last = -1
+        first = await self.r.zrange(rk.members, 0, last)
         users = sorted({*map(str, stage), *map(str, flags), *map(str, first), you})
         records: list[Record] = []
         for i in range(0, len(users), 500):
@@ -233,9 +236,12 @@ class RoomStore:
         language: str,
         policy: SpeakerPolicy,
         scheduled_for: float | None,
+        recorded: bool = False,
     ) -> Meta:
         room_id = secrets.token_urlsafe(12)
-        change = Create(room_id, host, title, description, language, policy, scheduled_for)
+        change = Create(
+            room_id, host, title, description, language, policy, scheduled_for, recorded
+        )
         return self._meta_of(await self._apply(room_id, change, Reads()))
 
     async def edit(self, room_id: str, user: str, changes: dict[str, object]) -> Meta:

@@ -28,7 +28,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -44,6 +44,10 @@ from rooms.media.trunk import TrunkOut
 QUEUE_PACKETS = 16  # 320 ms of 20 ms frames: beyond that, old audio is worth less than new
 
 RelayMode = Literal["fast", "stock", "reencode"]
+
+# The recording hook (rooms.recording): (user id, Opus payload, position on the 48 kHz
+# timeline), called for every packet that passed the gate, so muted speakers never reach it.
+PacketTap = Callable[[str, bytes, int], None]
 
 
 class ForwardTrack(MediaStreamTrack):
@@ -116,6 +120,7 @@ class Source:
     trunk_ssrc: int = field(default_factory=lambda: random.randrange(1, 1 << 32))
     trunk_seq: int = field(default_factory=lambda: random.randrange(1 << 15))
     remote: bool = False
+    tap: PacketTap | None = None  # the room's recorder, when the room is recorded
     _last_ts: int | None = None
     _pts: int = 0
 
@@ -162,6 +167,8 @@ class Source:
         trunk = self.trunk
         if trunk is not None:  # the origin: once to every edge node, before any listener
             trunk.forward(self, packet.payload, level_byte, marker, pts)
+        if self.tap is not None:  # the room's recorder: local speakers only, on the origin
+            self.tap(self.user_id, packet.payload, pts)
         self._emit(packet.payload, level_byte, marker, pts)
 
     def on_trunk(self, payload: bytes, level_byte: int, marker: int, timestamp: int) -> None:
@@ -226,6 +233,7 @@ class RoomRelay:
         self.sources: dict[str, Source] = {}
         self.allowed: dict[str, bool] = {}
         self.trunk: TrunkOut | None = None
+        self.tap: PacketTap | None = None
 
     def set_trunk(self, trunk: TrunkOut | None) -> None:
         """The room's trunk to its edges (on its origin): every local source feeds it."""
@@ -233,6 +241,12 @@ class RoomRelay:
         for source in self.sources.values():
             if not source.remote:
                 source.trunk = trunk
+
+    def set_tap(self, tap: PacketTap | None) -> None:
+        """Hand every gated packet of every source (now and later) to ``tap``."""
+        self.tap = tap
+        for source in self.sources.values():
+            source.tap = tap
 
     def source(self, user_id: str) -> Source:
         """The user's source, created on first use with the current publishing permission."""
@@ -245,6 +259,7 @@ class RoomRelay:
                 mode=self.mode,
                 fanout=self.fanout,
                 trunk=self.trunk,
+                tap=self.tap,
             )
             self.sources[user_id] = source
         return source

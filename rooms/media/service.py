@@ -54,7 +54,7 @@ from rooms.media.aiortc_seam import (
 )
 from rooms.media.fanout import Counters, FanOut, Link, Output, sender_reports
 from rooms.media.port import PublishEvent, SendJson
-from rooms.media.relay import ForwardTrack, RoomRelay, Slot
+from rooms.media.relay import ForwardTrack, PacketTap, RoomRelay, Slot
 from rooms.media.signaling import (
     IceCandidate,
     RtcAnswer,
@@ -178,6 +178,7 @@ class RelayMediaService:
         self.publish = publish
         self.hooks = hooks
         self.rooms: dict[str, RoomMedia] = {}
+        self.taps: dict[str, PacketTap] = {}  # room id -> its recorder (rooms.recording)
         self.fanout = FanOut()
         # The server itself needs STUN at most (to learn its public address), never TURN.
         stun = [s for s in settings.ice_servers if _urls_start_with(s, "stun")]
@@ -262,6 +263,7 @@ class RelayMediaService:
         if room is None:
             counters = Counters()
             relay = RoomRelay(counters, mode=self.settings.relay_mode, fanout=self.fanout)
+            relay.set_tap(self.taps.get(room_id))
             room = RoomMedia(room_id, relay, counters, origin=origin)
             self.rooms[room_id] = room
         return room
@@ -288,6 +290,22 @@ class RelayMediaService:
         await self._send(peer, events.RtcRestart(publish=publish).wire())
         await self._drop_peer(peer)
         self._forget_if_idle(room)
+
+    def tap_room(self, room_id: str, tap: PacketTap | None) -> None:
+        """The recording hook: hand the room's gated packets to ``tap`` (None: stop),
+        including a room whose media starts or restarts on this node later."""
+        if tap is None:
+            self.taps.pop(room_id, None)
+        else:
+            self.taps[room_id] = tap
+        room = self.rooms.get(room_id)
+        if room is not None:
+            room.relay.set_tap(tap)
+
+    def claimed(self, room_id: str) -> bool:
+        """Whether this node serves the room's media (where its recording is made)."""
+        room = self.rooms.get(room_id)
+        return room is not None and room.origin
 
     # ---------------------------------------------------------------- queries
 

@@ -8,7 +8,7 @@ const SMALL = { max: 40, skipBlankLines: true, skipComments: true };
 
 export default [
   { basePath: '../..' }, // patterns below are relative to the repository root
-  { ignores: ['tests/js/node_modules/**'] },
+  { ignores: ['tests/js/node_modules/**', 'static/vendor/**'] }, // vendored libraries: as published
   js.configs.recommended,
   {
     files: ['static/js/**/*.js', 'tests/js/**/*.{js,mjs}'],

@@ -175,6 +175,14 @@ describe('the room', () => {
     assert.equal(s.room.title, 'Morning show');
   });
 
+  it('listeners sets the counts and keeps the rest of the room', () => {
+    const s = reduce(joined('bob', [person('bob')]), { type: 'listeners', listener_count: 2041, speaker_count: 4 });
+    assert.equal(s.room.listener_count, 2041);
+    assert.equal(s.room.speaker_count, 4);
+    assert.equal(s.room.title, 'Morning show');
+    assert.equal(s.participants.size, 1);
+  });
+
   it('room.ended and removed end the room for us, with the reason', () => {
     const ended = reduce(joined('bob', [person('bob')]), { type: 'room.ended', reason: 'host_left' });
     assert.equal(ended.room.state, 'ended');
@@ -268,11 +276,31 @@ describe('reading the state', () => {
     assert.deepEqual(listeners(s).map((p) => p.user_id), ['bob']);
   });
 
-  it('listener count: from participants in small rooms, the room count past 200', () => {
+  it('listener count: from participants in small rooms, the server\'s count past 100', () => {
     let s = joined('bob', [person('alice', 'host'), person('bob'), person('carol')]);
-    s = reduce(s, { type: 'room.updated', room: { listener_count: 7 } });
+    s = reduce(s, { type: 'listeners', listener_count: 7, speaker_count: 1 });
     assert.equal(listenerCount(s), 2); // the room's figure lags behind the events
-    s = reduce(s, { type: 'room.updated', room: { listener_count: 250 } });
+    s = reduce(s, { type: 'listeners', listener_count: 250, speaker_count: 1 });
     assert.equal(listenerCount(s), 250);
+    // Listeners who left without a word to us (a large room) do not count.
+    s = reduce(s, { type: 'listeners', listener_count: 101, speaker_count: 1 });
+    assert.equal(listenerCount(s), 101);
+  });
+});
+
+describe('recording', () => {
+  it('recording.started marks the room recorded and says so once', () => {
+    const s = joined('bob', [person('alice', 'host'), person('bob')]);
+    assert.equal(Boolean(s.room.recorded), false);
+    const next = reduce(s, { type: 'recording.started', by: 'alice' });
+    assert.equal(next.room.recorded, true);
+    assert.deepEqual(next.notices, [{ kind: 'info', text: 'This room is being recorded.' }]);
+    assert.deepEqual(reduce(next, { type: 'pong' }).notices, []);
+  });
+
+  it('the host may start recording only while the server offers it', () => {
+    const s = reduce(joined('alice', [person('alice', 'host')]), { type: 'actions', actions: { self: ['mute', 'room.end', 'recording.start'], targets: {} } });
+    assert.equal(may(s, 'recording.start'), true);
+    assert.equal(may(reduce(s, { type: 'actions', actions: HOST_ACTIONS }), 'recording.start'), false);
   });
 });

@@ -29,6 +29,12 @@ checks.negative_data_rejection.enabled = false
 [[operations]]
 include-path = "/v1/stories/tray/events"
 enabled = false
+
+# A room exists without a recording: its /recording answers 404 (docs/recording.md), which
+# is not a "created resource not found" after POST /v1/rooms.
+[[operations]]
+include-path-regex = "/recording"
+checks.ensure_resource_availability.enabled = false
 """
 
 

@@ -38,7 +38,7 @@ async def test_actions_follow_hands_seats_and_roles(
     room = await room_on(srv)
     host = await join(srv.ws_url, room, "alice")
     mine = host.welcome["actions"]
-    assert mine["self"] == ["mute", "room.end"]
+    assert mine["self"] == ["mute", "room.end", "recording.start"]
     assert mine["targets"]["listener:hand"] == MODERATE_A_HAND
     assert mine["targets"]["host"] == []
 
@@ -64,7 +64,7 @@ async def test_actions_follow_hands_seats_and_roles(
 
     await host.send("role.cohost", user_id="bob")  # frees the seat, fills the co-hosts'
     cohost = await told(bob)
-    assert cohost["self"] == ["mute", "role.step_down"]
+    assert cohost["self"] == ["mute", "role.step_down", "recording.start"]
     assert cohost["targets"]["listener:hand"] == MODERATE_A_HAND
     assert cohost["targets"]["host"] == [] and cohost["targets"]["cohost"] == []
     assert (await told(host))["targets"]["listener:hand"][0] == "hand.accept"

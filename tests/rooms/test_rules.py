@@ -22,6 +22,7 @@ from rooms.control import presenters
 from rooms.control.actions import allowed
 from rooms.control.events import (
     EVENT,
+    MODERATORS,
     Actions,
     ActionsChanged,
     InviteReceived,
@@ -56,7 +57,7 @@ TERMS = Terms(
     base_url="http://rooms.test",
 )
 # Every message naming another participant is moderation, and so is ending the room.
-MODERATION = {*get_args(Targeted.model_fields["type"].annotation), "room.end"}
+MODERATION = {*get_args(Targeted.model_fields["type"].annotation), "room.end", "recording.start"}
 CODES = {
     "not_allowed",
     "participant_not_found",
@@ -76,8 +77,8 @@ HOST = Member("h", Role.HOST)
 ANYONE = SpeakerPolicy.ANYONE_CAN_REQUEST
 
 
-def env(now: float = 1.0, caps: Caps = CAPS) -> Env:
-    return Env(replace(TERMS, caps=caps), now)
+def env(now: float = 1.0, caps: Caps = CAPS, announce_max: int = 1000) -> Env:
+    return Env(replace(TERMS, caps=caps, announce_max=announce_max), now)
 
 
 def room(*members: Member, policy: SpeakerPolicy = ANYONE) -> RoomState:
@@ -201,7 +202,8 @@ def test_host_gone_hands_the_room_on_with_its_events() -> None:
 def actions_of(r: RoomState, user: str, caps: Caps = CAPS) -> Actions:
     meta = r.meta
     assert meta is not None
-    return presenters.actions(allowed(member(r, user), r.stage, caps, meta.speaker_policy))
+    mine = allowed(member(r, user), r.stage, caps, meta.speaker_policy, meta.recorded)
+    return presenters.actions(mine)
 
 
 def test_actions_of_a_listener_with_a_raised_hand() -> None:
@@ -226,7 +228,7 @@ def test_actions_of_a_listener_with_a_raised_hand() -> None:
 def test_actions_of_the_host_and_a_cohost() -> None:
     r = room(HOST, Member("c", Role.COHOST), Member("s", Role.SPEAKER))
     host = actions_of(r, "h")
-    assert host.self == ["mute", "room.end"]
+    assert host.self == ["mute", "room.end", "recording.start"]
     assert host.targets["listener"] == ["invite.send", "remove"]
     assert host.targets["listener:hand"] == ["hand.accept", "hand.dismiss", "invite.send", "remove"]
     assert host.targets["listener:invited"] == ["remove"]  # already invited: nothing to change
@@ -236,7 +238,7 @@ def test_actions_of_the_host_and_a_cohost() -> None:
     assert alone.targets["speaker"] == ["role.cohost", "role.demote", "mute", "remove"]
     assert alone.targets["speaker:muted"] == ["role.cohost", "role.demote", "remove"]
     cohost = actions_of(r, "c")
-    assert cohost.self == ["mute", "role.step_down"]
+    assert cohost.self == ["mute", "role.step_down", "recording.start"]
     assert cohost.targets["speaker"] == ["role.demote", "mute", "remove"]
     assert cohost.targets["cohost"] == [] and cohost.targets["host"] == []
     speaker = actions_of(act(r, "mute", "s", "s"), "s")
@@ -297,8 +299,11 @@ ACTIONS = (
 
 class RoomMachine(RuleBasedStateMachine):
     """Random sequences of joins, disconnections, grace periods running out and every client
-    action, by anyone, on anyone, applied with the reducer; a client that receives every
-    event must always hold the room as it is, and each participant its own actions."""
+    action, by anyone, on anyone, applied with the reducer; a moderator's client that
+    receives every event must always hold the room as it is, and each participant its own
+    actions. Another participant's client holds it as it is too in a small room; past
+    ``announce_max`` listeners, it holds the stage and every raised hand and invitation as
+    they are, and maybe listeners that have left (it gets counts instead)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -306,12 +311,14 @@ class RoomMachine(RuleBasedStateMachine):
         self.policy = ANYONE
         self.rnd = random.Random(0)
         self.clock = 0.0
+        self.announce_max = 1000
         self.fresh_room()
 
     def fresh_room(self) -> None:
         self.room = room(HOST, policy=self.policy)
         self.conns = {"h": "h-0"}
-        self.view = {"h": presenters.participant(self.room.members["h"])}
+        self.view = {"h": presenters.participant(self.room.members["h"])}  # a moderator's
+        self.crowd = dict(self.view)  # everyone else's
         self.told: dict[str, Actions] = {"h": self.actions_of("h")}
 
     @initialize(
@@ -319,9 +326,13 @@ class RoomMachine(RuleBasedStateMachine):
         cohosts=st.integers(1, 2),
         speakers=st.integers(1, 3),
         seed=st.integers(0, 2**32 - 1),
+        announce_max=st.sampled_from([1000, 0, 1, 2]),
     )
-    def configure(self, policy: SpeakerPolicy, cohosts: int, speakers: int, seed: int) -> None:
+    def configure(
+        self, policy: SpeakerPolicy, cohosts: int, speakers: int, seed: int, announce_max: int
+    ) -> None:
         self.policy = policy
+        self.announce_max = announce_max
         self.caps = Caps(cohosts, speakers)
         # Who acts on whom comes from a seeded Random: Hypothesis's own draws favour the
         # first option so strongly that the stage would rarely fill up.
@@ -359,7 +370,7 @@ class RoomMachine(RuleBasedStateMachine):
 
     def apply(self, change: RoomChange) -> Outcome:
         self.clock += 1
-        done = change.apply(self.room, env(self.clock, self.caps))
+        done = change.apply(self.room, env(self.clock, self.caps, self.announce_max))
         self.room = done.state
         for event, to in done.events:
             assert EVENT.validate_python(event.wire()) == event  # what the hub reads back
@@ -367,14 +378,19 @@ class RoomMachine(RuleBasedStateMachine):
         return done
 
     def receive(self, event: object, to: str | None) -> None:
-        """What clients do with an event: the observer's view, and each one's actions."""
-        if isinstance(event, ParticipantJoined | ParticipantUpdated):
-            self.view[event.participant.user_id] = event.participant
-        elif isinstance(event, ParticipantLeft):
-            self.view.pop(event.user_id, None)
+        """What clients do with an event: the observers' views, and each one's actions."""
+        assert to != MODERATORS or self.announce_max < len(USERS)  # only in large rooms
+        views = (self.view, self.crowd) if to is None else (self.view,)
+        for view in views if to in (None, MODERATORS) else ():
+            if isinstance(event, ParticipantJoined | ParticipantUpdated):
+                view[event.participant.user_id] = event.participant
+            elif isinstance(event, ParticipantLeft):
+                view.pop(event.user_id, None)
+            elif isinstance(event, RoomEnded):
+                view.clear()
+        if isinstance(event, ParticipantLeft):
             self.told.pop(event.user_id, None)
         elif isinstance(event, RoomEnded):
-            self.view.clear()
             self.told.clear()
         elif isinstance(event, ActionsChanged):
             assert to is not None and self.told[to] != event.actions  # only when they change
@@ -487,6 +503,14 @@ class RoomMachine(RuleBasedStateMachine):
             u: presenters.participant(r) for u, r in self.room.members.items()
         }
         assert self.view == expected
+        if self.announce_max >= len(USERS):
+            assert self.crowd == expected
+        shown = {u: p for u, p in expected.items() if p.role is not Role.LISTENER or p.hand_raised}
+        shown |= {u: p for u, p in expected.items() if p.invited}
+        assert {u: p for u, p in self.crowd.items() if u in shown} == shown
+        for u, p in self.crowd.items():
+            if u not in shown:  # a listener without hand or invitation, maybe gone
+                assert p.role is Role.LISTENER and not p.hand_raised and not p.invited
         assert self.told == {u: self.actions_of(u) for u in self.room.members}
 
 
@@ -500,3 +524,16 @@ RoomMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_room_machine = RoomMachine.TestCase
+
+
+def test_a_moderator_starts_recording_once() -> None:
+    r = room(HOST, Member("c", Role.COHOST), Member("l"))
+    assert refused(r, "recording.start", "l") == "not_allowed"
+    started = outcome(r, "recording.start", "c")
+    assert started.state.meta is not None and started.state.meta.recorded
+    kinds = [(type(e).__name__, to) for e, to in started.events]
+    assert kinds[0] == ("RecordingStarted", None)
+    # Host and co-host may no longer start it: their actions change, nobody else's.
+    assert sorted(str(to) for k, to in kinds if k == "ActionsChanged") == ["c", "h"]
+    assert "recording.start" not in actions_of(started.state, "h").self
+    assert outcome(started.state, "recording.start", "h").events == ()

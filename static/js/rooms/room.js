@@ -22,6 +22,7 @@ import { floatReaction } from './views/floats.js';
 import { renderHeader } from './views/header.js';
 import { previewIntro, renderOver, renderScheduled } from './views/panels.js';
 import { openPerson } from './views/person.js';
+import { listenLive, renderReplay } from './views/replay.js';
 import { renderStage } from './views/stage.js';
 
 const enc = encodeURIComponent;
@@ -104,9 +105,9 @@ class RoomPage {
     const s = this.state;
     const send = (type, data) => this.send(type, data);
     renderHeader(this.header, s);
-    renderBanners(this.banners, s, { send, resume: () => this.audio?.resume() });
+    renderBanners(this.banners, s, { send, resume: () => this.audio?.resume(), listenHls: () => this.listenHls() });
     renderControls(this.controls, s, { send, muteSelf: () => this.muteSelf() });
-    if (s.over) return this.showBody(`over:${s.over.text}`, () => renderOver(this.body, s.over, () => this.retry()));
+    if (s.over) return this.showBody(`over:${s.over.text}`, () => this.showOver(s));
     if (s.room.state !== 'live') return;
     this.showBody('live', () => mount(this.body, this.stageSection, this.hands, this.listeners));
     const open = (userId) => (this.person = openPerson(userId, this.state, send));
@@ -114,6 +115,20 @@ class RoomPage {
     renderHands(this.hands, s, send);
     renderListeners(this.listeners, s, open);
     if (this.person?.isOpen()) this.person.update(s);
+  }
+
+  showOver(s) {
+    renderOver(this.body, s.over, () => this.retry());
+    if (!s.room.recorded || s.room.state !== 'ended') return;
+    this.stopReplay = renderReplay(this.body.appendChild(h('div', { class: 'replay-box' })), s.room.id);
+  }
+
+  /** WebRTC failed (or is missing): the recorded room's live HLS instead. */
+  async listenHls() {
+    this.audio?.close();
+    this.audio = null;
+    this.stopHls?.();
+    this.stopHls = await listenLive(this.audioBox, this.state.room.id, (text) => toast(text, 'error'));
   }
 
   showBody(which, draw) {
@@ -199,6 +214,8 @@ class RoomPage {
 
   closeConnections() {
     clearInterval(this.pollTimer);
+    this.stopHls?.();
+    this.stopReplay?.();
     this.socket?.close();
     this.audio?.close();
     this.socket = null;
@@ -219,6 +236,7 @@ class RoomPage {
   /** A fresh connection has a fresh peer connection on the server side: so do we. */
   startAudio() {
     this.audio?.close();
+    if (typeof RTCPeerConnection === 'undefined') return this.dispatch({ type: 'client.rtc', state: 'failed' }); // HLS may help
     const me = mine(this.state);
     const audio = new RoomAudio({
       iceServers: this.state.iceServers,

@@ -48,6 +48,9 @@ const HANDLERS = {
   speaking: (s, m) => ({ ...s, speaking: new Set(m.user_ids || []) }),
   actions: (s, m) => ({ ...s, actions: m.actions || null }),
   'room.updated': (s, m) => ({ ...s, room: { ...s.room, ...m.room } }),
+  'recording.started': (s) => notify({ ...s, room: { ...s.room, recorded: true } }, { kind: 'info', text: 'This room is being recorded.' }),
+  // The counts, at most once a tick: how a large room's listeners come and go for us.
+  listeners: (s, m) => ({ ...s, room: { ...s.room, listener_count: m.listener_count, speaker_count: m.speaker_count } }),
   'room.ended': (s, m) => ({ ...s, room: { ...s.room, state: 'ended' }, over: { text: ENDED[m.reason] || 'This room has ended.', retry: false } }),
   removed: (s) => ({ ...s, over: { text: REMOVED, retry: false } }),
   error: (s, m) => notify(s, { kind: 'error', text: m.message || m.code, code: m.code }),
@@ -145,8 +148,9 @@ function onRoom(state, msg) {
 
 const STAGE = ['host', 'cohost', 'speaker'];
 const ORDER = { host: 0, cohost: 1, speaker: 2, listener: 3 };
-// Past this many listeners the server stops announcing each one (room_listener_events_max).
-const BIG_ROOM = 200;
+// Past this many listeners the server announces each one to the host and co-hosts only
+// (room_listener_events_max); everyone else gets the counts (`listeners`).
+const BIG_ROOM = 100;
 
 export const onStage = (p) => Boolean(p) && STAGE.includes(p.role);
 export const mine = (state) => state.participants.get(state.me) || null;
@@ -178,10 +182,10 @@ export const handsToAnswer = (state) =>
   sorted(state, (p) => p.hand_raised && !onStage(p)).filter((p) => targetActions(state, p).some((t) => t === 'hand.accept' || t === 'hand.dismiss'));
 
 /** Listeners: counted from participants in small rooms (exact and live); past BIG_ROOM
- *  the server stops announcing each listener, so the room's own count is the better figure. */
+ *  most of us are not told of each listener, so the server's count is the figure. */
 export function listenerCount(state) {
   let n = 0;
   for (const p of state.participants.values()) if (p.role === 'listener' && p.connected !== false) n += 1;
   const counted = state.room.listener_count ?? 0;
-  return counted >= BIG_ROOM ? Math.max(n, counted) : n;
+  return counted > BIG_ROOM ? counted : n;
 }

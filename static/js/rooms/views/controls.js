@@ -19,7 +19,7 @@ export function renderControls(bar, state, { send, muteSelf }) {
   return remount(bar, sig, () => [
     h('div', { class: 'controls-left' }, micButton(state, send, muteSelf), handButton(state, send), may(state, 'role.step_down') ? h('button', { type: 'button', class: 'btn', dataset: { key: 'stepdown' }, onclick: () => send('role.step_down') }, 'Step down') : null),
     reactions(state.reactions, send),
-    h('div', { class: 'controls-right' }, may(state, 'room.end') ? endButton(send) : null, leave()),
+    h('div', { class: 'controls-right' }, may(state, 'recording.start') ? recordButton(send) : null, may(state, 'room.end') ? endButton(send) : null, leave()),
   ]);
 }
 
@@ -64,6 +64,13 @@ function reactions(emojis, send) {
     { class: 'reactions', role: 'group', 'aria-label': 'React' },
     emojis.slice(0, 6).map((emoji) => h('button', { type: 'button', class: 'reaction-btn', 'aria-label': `React ${emoji}`, dataset: { key: `react-${emoji}` }, onclick: () => send('react', { emoji }) }, emoji)),
   );
+}
+
+function recordButton(send) {
+  const start = async () => {
+    if (await confirmSheet('Record this room?', 'Everyone is told. The recording can be listened to live over HLS and as a replay after the room ends.', 'Start recording')) send('recording.start');
+  };
+  return h('button', { type: 'button', class: 'btn', dataset: { key: 'record' }, onclick: start }, '● Record');
 }
 
 function endButton(send) {

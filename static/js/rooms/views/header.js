@@ -11,12 +11,13 @@ export function renderHeader(header, state) {
   const r = state.room;
   const count = listenerCount(state);
   const [cls, text] = BADGE[r.state] || ['badge', 'Ended'];
-  remount(header, JSON.stringify([r.state, r.title, r.description, count, r.share_url]), () => [
+  const rec = r.recorded && r.state === 'live' ? h('span', { class: 'badge badge-rec', title: 'This room is being recorded', 'aria-label': 'Recording' }, '● REC') : null;
+  remount(header, JSON.stringify([r.state, r.title, r.description, count, r.share_url, r.recorded]), () => [
     h('a', { href: '/', class: 'icon-btn', 'aria-label': 'Back to rooms', title: 'Back to rooms' }, icon('back')),
     h(
       'div',
       { class: 'room-head-text' },
-      h('div', { class: 'room-head-badges' }, h('span', { class: cls }, text), r.state === 'live' ? h('span', { class: 'listener-count', 'aria-label': `${count} listening` }, `${count} listening`) : null),
+      h('div', { class: 'room-head-badges' }, h('span', { class: cls }, text), rec, r.state === 'live' ? h('span', { class: 'listener-count', 'aria-label': `${count} listening` }, `${count} listening`) : null),
       h('h1', { class: 'room-name' }, r.title),
       r.description ? h('p', { class: 'room-desc' }, r.description) : null,
     ),
