@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     # Lifetime of the signed media URLs handed out with a story (capped at its expiry).
     media_url_ttl_seconds: int = 600
+    # The tray at scale (docs/stories.md, "The tray"): a story is fanned out into its
+    # followers' tray indexes in batches of ``stories_fanout_batch`` followers, unless its
+    # author has more than ``stories_fanout_max_followers`` (then followers pull it, and one
+    # tray read asks at most ``stories_tray_pull_max`` such authors); a batch left pending
+    # this long by a process that died is taken over by another. The live tray (SSE) sends
+    # a heartbeat this often.
+    stories_fanout_max_followers: int = Field(default=100_000, ge=0)
+    stories_fanout_batch: int = Field(default=1000, ge=1, le=10_000)
+    stories_fanout_claim_seconds: float = Field(default=30.0, gt=0)
+    stories_tray_pull_max: int = Field(default=20, ge=1, le=27)
+    stories_live_heartbeat_seconds: float = Field(default=15.0, gt=0)
 
     # Rooms
     max_cohosts: int = 2

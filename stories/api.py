@@ -3,10 +3,14 @@ and presents its answer (``presenters``). Who may do what is the service's busin
 
 from __future__ import annotations
 
+import jwt
 from pydantic import ValidationError
-from starlette.responses import FileResponse, Response
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 from server.api import Api, Ctx, format_validation_error
+from server.auth import bearer_from_header, verify_token
 from server.errors import ValidationFailed
 from server.feature import Slot
 from server.graph.schemas import PageQuery, UserPage
@@ -16,6 +20,7 @@ from stories.presenters import inbox_out, media_links, story_out, viewers_out
 from stories.schemas import (
     MEDIA_RESPONSES,
     MULTIPART_BODY,
+    TRAY_EVENTS_RESPONSES,
     UPLOAD_RESPONSES,
     ConfigOut,
     CursorQuery,
@@ -29,10 +34,12 @@ from stories.schemas import (
     StoryOut,
     StoryPatch,
     TextStoryIn,
+    TrayEventsQuery,
     TrayOut,
     ViewersOut,
 )
 from stories.service import StoriesService
+from stories.sse import HEADERS, tray_stream
 from stories.upload import read_upload
 
 api = Api("stories")
@@ -69,6 +76,30 @@ async def get_story_config(ctx: Ctx) -> ConfigOut:
 async def get_tray(ctx: Ctx) -> TrayOut:
     """The caller's tray: own stories, then authors with unseen stories, then seen ones."""
     return presenters.tray_out(await service(ctx).tray(ctx.user))
+
+
+def stream_caller(request: Request, token: str | None) -> tuple[str, float]:
+    """Who opens a live stream, and until when their token is valid: the token comes in
+    ``?token=`` (EventSource cannot set headers) or as a bearer header."""
+    settings = request.state.platform.settings
+    raw = token or bearer_from_header(request.headers.get("authorization"))
+    user = verify_token(settings.secret_key, raw, settings.token_leeway_seconds)
+    claims = jwt.decode(raw, options={"verify_signature": False})  # verified just above
+    return user, float(claims["exp"]) + settings.token_leeway_seconds
+
+
+@api.get("/v1/stories/tray/events", auth=False, responses=TRAY_EVENTS_RESPONSES)
+async def tray_events(ctx: Ctx, query: TrayEventsQuery) -> Response:
+    """The caller's tray, live: Server-Sent Events, token in `?token=` or a bearer header."""
+    user, until = stream_caller(ctx.request, query.token)
+    svc = service(ctx)
+    watcher = await svc.live.attach(user)  # refusals (429, 503) are still HTTP answers
+    return StreamingResponse(
+        tray_stream(svc, watcher, until),
+        media_type="text/event-stream",
+        headers=HEADERS,
+        background=BackgroundTask(svc.live.detach, watcher),
+    )
 
 
 @api.get("/v1/stories/inbox")

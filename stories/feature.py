@@ -1,4 +1,5 @@
-"""Wires the stories feature into the app: endpoints, the service and the expiry sweeper."""
+"""Wires the stories feature into the app: endpoints, the service, the tray index (kept in
+step with the graph), the fan-out consumers, the live trays and the expiry sweeper."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from server.graph.store import Graph
 from server.platform import Platform
 from server.webhooks.feature import Webhooks
 from stories.api import STORIES, api
+from stories.fanout import FANOUT_SHARDS, Fanout
+from stories.live import LiveTrays
 from stories.service import StoriesService
 from stories.storage import LocalStorage
 from stories.store import StoryStore
 from stories.sweeper import Sweeper
+from stories.trays import TrayIndex
 
 
 class StoriesFeature(ServiceFeature[StoriesService]):
@@ -26,29 +30,41 @@ class StoriesFeature(ServiceFeature[StoriesService]):
         super().__init__()
         self.graph = graph
         self.webhooks = webhooks
-        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, platform: Platform) -> StoriesService:
         settings = platform.settings
         # Pillow's own decompression-bomb guard, lowered to our cap (media.py also checks it
         # explicitly per upload, and turns Pillow's warning into an error).
         Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
-        clock = platform.clock
+        graph = self.graph.service
         outbox = self.webhooks.service.outbox if self.webhooks is not None else None
         store = StoryStore(
             platform.redis,
             platform.keys,
             settings.story_grace_seconds,
-            self.graph.service,
-            clock,
+            graph,
+            platform.clock,
             outbox,
         )
+        trays = TrayIndex(store, settings.stories_tray_pull_max)
+        fanout = Fanout(trays, settings, consumer=platform.node.id)
+        for shard in range(FANOUT_SHARDS):
+            await fanout.create_group(shard)
+        live = LiveTrays(platform.redis, store, platform.node.id)
+        await live.start()
         storage = LocalStorage(settings.data_dir / "media")
-        service = StoriesService(store, storage, settings, platform.limiter, clock)
+        service = StoriesService(store, fanout, live, storage, settings, platform.limiter)
+        graph.listen(trays)
         sweeper = Sweeper(service, settings.sweep_interval_seconds)
-        self._sweeper = asyncio.create_task(sweeper.run(), name="stories-sweeper")
+        self._tasks = [
+            asyncio.create_task(sweeper.run(), name="stories-sweeper"),
+            asyncio.create_task(fanout.run(), name="stories-fanout"),
+        ]
         return service
 
     async def stop(self, service: StoriesService) -> None:
-        if self._sweeper is not None:
-            await stop(self._sweeper)
+        self.graph.service.unlisten(service.trays)
+        for task in self._tasks:
+            await stop(task)
+        await service.live.stop()

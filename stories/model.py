@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stories.rules import Cursor
+from stories.rules import Cursor, TrayRef
 
 
 @dataclass(frozen=True)
@@ -148,29 +148,99 @@ class InboxItem:
             return None
 
 
+# A tray index member names its author, story, creation time and audience (one letter, so
+# members stay under Redis's 64-byte compact-encoding limit); the score is the expiry.
+AUDIENCE_CODES = {"followers": "f", "close_friends": "c", "public": "p"}
+AUDIENCE_OF_CODE = {code: audience for audience, code in AUDIENCE_CODES.items()}
+
+
+def meta_value(ref: TrayRef) -> str:
+    """A ref as its author's ``meta`` hash holds it (the field is the story id)."""
+    return f"{ref.created_at!r} {ref.expires_at!r} {ref.audience}"
+
+
+def ref_from_meta(author: str, story_id: str, raw: str) -> TrayRef | None:
+    try:
+        created, expires, audience = raw.split(" ")
+        return TrayRef(author, story_id, float(created), float(expires), audience)
+    except ValueError:
+        return None
+
+
+def tray_member(ref: TrayRef) -> str:
+    """A ref as a member of a tray index (scored by ``ref.expires_at``)."""
+    return f"{ref.author}|{ref.id}|{ref.created_at!r}|{AUDIENCE_CODES[ref.audience]}"
+
+
+def ref_from_member(member: str, expires_at: float) -> TrayRef | None:
+    try:
+        author, story_id, created, code = member.split("|")
+        return TrayRef(author, story_id, float(created), expires_at, AUDIENCE_OF_CODE[code])
+    except (ValueError, KeyError):
+        return None
+
+
+def ref_of(story: Story) -> TrayRef:
+    return TrayRef(story.author, story.id, story.created_at, story.expires_at, story.audience)
+
+
 @dataclass(frozen=True)
-class StoryRef:
-    """What the tray needs of one story, kept in the author's ``meta`` hash (field = id)."""
+class FanoutJob:
+    """One batch of a fan-out, as a fan-out stream entry: ``publish`` writes a story's ref
+    into followers' tray indexes, ``retract`` takes it out again, ``promote`` adds a pulled
+    author to their followers' pull sets. ``cursor`` is where the batch starts in the
+    author's followers (a ZSCAN cursor; "0" is the start)."""
 
-    id: str
-    created_at: float
-    expires_at: float
-    audience: str
+    kind: str
+    author: str
+    cursor: str = "0"
+    member: str = ""  # the ref's tray member (publish, retract)
+    expires_at: float = 0.0
 
-    def encode(self) -> str:
-        return f"{self.created_at!r} {self.expires_at!r} {self.audience}"
+    @property
+    def ref(self) -> TrayRef | None:
+        return ref_from_member(self.member, self.expires_at) if self.member else None
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "author": self.author,
+            "cursor": self.cursor,
+            "member": self.member,
+            "expires_at": repr(self.expires_at),
+        }
 
     @classmethod
-    def decode(cls, story_id: str, raw: str) -> StoryRef | None:
+    def from_fields(cls, f: Mapping[str, str]) -> FanoutJob | None:
         try:
-            created, expires, audience = raw.split(" ")
-            return cls(story_id, float(created), float(expires), audience)
-        except ValueError:
+            return cls(f["kind"], f["author"], f["cursor"], f["member"], float(f["expires_at"]))
+        except (KeyError, ValueError):
             return None
 
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """What a viewer's live tray channel carries: ``story.published`` (a followed author
+    published a story the viewer may see) or ``tray.changed`` (anything else that changes
+    the tray: a story deleted, a follow, a mute, the viewer's own stories)."""
+
+    type: str
+    author: str = ""
+    story_id: str = ""
+
+    def encode(self) -> str:
+        return json.dumps({"type": self.type, "author": self.author, "story_id": self.story_id})
+
     @classmethod
-    def of(cls, story: Story) -> StoryRef:
-        return cls(story.id, story.created_at, story.expires_at, story.audience)
+    def decode(cls, raw: str) -> LiveEvent | None:
+        try:
+            d = json.loads(raw)
+            return cls(str(d["type"]), str(d["author"]), str(d["story_id"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+TRAY_CHANGED = LiveEvent("tray.changed").encode()
 
 
 @dataclass(frozen=True)

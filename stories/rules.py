@@ -89,14 +89,14 @@ def signed_url_expiry(now: float, story_expires_at: float, ttl: int, bucket: int
 # --- the tray ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrayStory:
     id: str
     created_at: float
     seen: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrayEntry:
     author: str
     story_count: int
@@ -104,6 +104,7 @@ class TrayEntry:
     all_seen: bool
     start_story_id: str
     latest_at: float
+    story_ids: tuple[str, ...] = ()  # the stories counted, oldest first
 
 
 def tray_entry(author: str, stories: Iterable[TrayStory]) -> TrayEntry | None:
@@ -120,6 +121,7 @@ def tray_entry(author: str, stories: Iterable[TrayStory]) -> TrayEntry | None:
         all_seen=not unseen,
         start_story_id=start.id,
         latest_at=ordered[-1].created_at,
+        story_ids=tuple(s.id for s in ordered),
     )
 
 
@@ -128,6 +130,97 @@ def order_tray(own: TrayEntry | None, others: Iterable[TrayEntry]) -> list[TrayE
     group the most recent story first (ties broken by author id so the order is stable)."""
     rest = sorted(others, key=lambda e: (e.all_seen, -e.latest_at, e.author))
     return ([own] if own else []) + rest
+
+
+@dataclass(frozen=True, slots=True)
+class TrayRef:
+    """What the tray needs of one story: in its author's ``meta`` hash, and fanned out into
+    each follower's tray index."""
+
+    author: str
+    id: str
+    created_at: float
+    expires_at: float
+    audience: str
+
+
+@dataclass(frozen=True)
+class TrayFacts:
+    """What is true between a viewer and the authors of the refs in their tray, read with
+    them (so a change after the fan-out counts at once)."""
+
+    following: frozenset[str]  # authors the viewer follows now
+    excluded: frozenset[str]  # muted, blocked either way, or hiding their stories
+    close_friend_of: frozenset[str]  # authors listing the viewer as a close friend
+    gone: frozenset[str]  # ids of stories deleted before they expired
+    seen: frozenset[str]  # ids of stories the viewer has seen
+
+
+def build_tray(
+    viewer: str, own: Iterable[TrayRef], refs: Iterable[TrayRef], facts: TrayFacts, now: float
+) -> list[TrayEntry]:
+    """The viewer's tray from their own stories and the refs of other authors (fanned out
+    or pulled, duplicates allowed): only live, undeleted stories of followed authors that
+    the viewer may see, minus muted, blocking, blocked and hiding authors (``order_tray``)."""
+    # Blocks and hiding are in ``facts.excluded``: the audience is what is left to decide,
+    # and it depends only on whether the author lists the viewer as a close friend.
+    audiences = {
+        close: frozenset(
+            a for a in AUDIENCES if may_view(a, Relation(follows=True, close_friend=close))
+        )
+        for close in (False, True)
+    }
+    by_author: dict[str, dict[str, TrayStory]] = {}
+    for r in refs:
+        if (
+            r.author in facts.following
+            and r.author != viewer
+            and r.author not in facts.excluded
+            and r.id not in facts.gone
+            and is_live(r.expires_at, now)
+            and r.audience in audiences[r.author in facts.close_friend_of]
+        ):
+            story = TrayStory(r.id, r.created_at, r.id in facts.seen)
+            by_author.setdefault(r.author, {})[r.id] = story
+    others = [e for a, stories in by_author.items() if (e := tray_entry(a, stories.values()))]
+    mine = [TrayStory(r.id, r.created_at, True) for r in own if is_live(r.expires_at, now)]
+    return order_tray(tray_entry(viewer, mine), others)
+
+
+def first_expiry(entries: Iterable[TrayEntry], refs: Iterable[TrayRef]) -> float | None:
+    """When the first story a tray shows expires (a live tray reads again then)."""
+    shown = {sid for entry in entries for sid in entry.story_ids}
+    return min((r.expires_at for r in refs if r.id in shown), default=None)
+
+
+def _follower(close_friend: bool) -> Relation:
+    return Relation(follows=True, close_friend=close_friend)
+
+
+# --- fan-out -------------------------------------------------------------------------------
+
+
+def pulled(followers: int, max_fanout: int) -> bool:
+    """Whether an author has too many followers to fan out to: their followers pull them."""
+    return followers > max_fanout
+
+
+def fanout_targets(
+    followers: Sequence[str],
+    audience: str,
+    close_friends: Sequence[bool],
+    blocked: Sequence[bool],
+    hidden: Sequence[bool],
+) -> list[str]:
+    """The followers of a batch whose tray index gets a story (and who hear of it live):
+    those who may see it now. The read checks again, so a later change still counts."""
+    return [
+        user
+        for user, close, block, hide in zip(followers, close_friends, blocked, hidden, strict=True)
+        if may_view(
+            audience, Relation(follows=True, close_friend=close, blocked=block, hidden=hide)
+        )
+    ]
 
 
 # --- newest-first pagination over sorted sets ---------------------------------------------

@@ -93,6 +93,11 @@ class CursorQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
 
 
+class TrayEventsQuery(BaseModel):
+    # EventSource cannot send headers: browsers pass the bearer token here instead.
+    token: str | None = Field(default=None, min_length=1, max_length=4096)
+
+
 class MediaQuery(BaseModel):
     exp: int = Field(ge=0)
     sig: str = Field(pattern=r"^[A-Za-z0-9_-]{43}$")
@@ -231,4 +236,15 @@ MEDIA_RESPONSES: dict[int, dict[str, Any]] = {
         },
     },
     403: {"description": "The signed URL has expired; fetch the story again for a new one"},
+}
+
+TRAY_EVENTS_RESPONSES: dict[int, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: `tray` (the tray, at once and after every change), "
+        "`story.published` ({author, story_id}), `: ping` heartbeats, `expired` when the "
+        "token runs out (docs/stories.md, 'Live tray')",
+        "content": {"text/event-stream": {}},
+    },
+    401: {"description": "No valid token (`?token=` or `Authorization: Bearer`)"},
+    429: {"description": "Too many live trays open for this user on this server"},
 }

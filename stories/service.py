@@ -21,20 +21,28 @@ from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.store import REDIS_DOWN
 from stories import media, rules, signing
+from stories.fanout import Fanout
+from stories.live import LiveTrays
 from stories.media import Processed
 from stories.model import (
+    TRAY_CHANGED,
     Blob,
+    FanoutJob,
     InboxItem,
+    LiveEvent,
     MediaGrant,
     MediaInfo,
     Options,
     Story,
     StoryView,
     ViewerPage,
+    ref_of,
+    tray_member,
 )
 from stories.rules import Cursor, Relation, TrayEntry
 from stories.storage import BlobStorage
 from stories.store import StoryStore
+from stories.trays import TrayIndex, TrayRead
 
 VARIANTS = ("full", "thumb")
 # Replies and reactions, as their refusals name them.
@@ -78,16 +86,20 @@ class StoriesService:
     def __init__(
         self,
         store: StoryStore,
+        fanout: Fanout,
+        live: LiveTrays,
         storage: BlobStorage,
         settings: Settings,
         limiter: RateLimiter,
-        clock: Clock,
     ) -> None:
         self.store = store
+        self.fanout = fanout
+        self.live = live
+        self.trays: TrayIndex = fanout.trays
         self.storage = storage
         self.settings = settings
         self.limiter = limiter
-        self.clock = clock
+        self.clock: Clock = store.clock
 
     # --- who may see and do what ----------------------------------------------------------
 
@@ -155,8 +167,11 @@ class StoriesService:
 
     async def tray(self, viewer: str) -> list[TrayEntry]:
         """Own stories, then authors with unseen stories, then seen ones (``rules.order_tray``)."""
-        entries, _ = await self.store.tray(viewer)
-        return entries
+        return (await self.trays.read(viewer)).entries
+
+    async def tray_read(self, viewer: str) -> TrayRead:
+        """The tray with what the live tray needs besides (the pulled authors it asked)."""
+        return await self.trays.read(viewer)
 
     async def shared(self, author: str, story_id: str) -> StoryView | None:
         """The story as anyone holding its share link sees it: only a live public story by
@@ -244,7 +259,6 @@ class StoriesService:
             raise too_many(max_active)
 
     async def _publish(self, story: Story, processed: Processed | None) -> None:
-        max_active = self.settings.max_active_stories
         try:
             if processed is not None and story.media is not None:
                 # The sweeper's entry goes before any blob: whatever happens next, the
@@ -256,19 +270,54 @@ class StoriesService:
             # The hash first: once the story is in its author's index (reserve), every
             # reader that finds its id also finds the story.
             await self.store.save(story)
-            if not await self.store.reserve(story, max_active):
-                raise too_many(max_active)
+            mode = await self.fanout.mode(story.author)
+            reserved = await self._reserve_and_fan_out(story, mode)
         except BaseException:
             with contextlib.suppress(*REDIS_DOWN, OSError):
-                await self.purge(story.id, author=story.author)
+                await self.purge(story.id, author=story.author, retract=False)
             raise
+        if not reserved:  # refused: no tray ever had it (its fan-out stops at once)
+            with contextlib.suppress(*REDIS_DOWN, OSError):
+                await self.purge(story.id, author=story.author, shown=False)
+            raise too_many(self.settings.max_active_stories)
+
+    async def _reserve_and_fan_out(self, story: Story, mode: str | None) -> bool:
+        """Reserve the story and queue its fan-out in one round trip: Redis runs the job's
+        XADD after the reserve script, so the consumer finds the story reserved, or refused
+        (then it stops at once). On a Cluster the two are on different nodes: send them one
+        after the other (a process dying in between would leave the story unfanned)."""
+        async with self.store.r.pipeline(transaction=False) as p:
+            await self.store.reserve(story, self.settings.max_active_stories, client=p)
+            if mode != "pull":
+                member = tray_member(ref_of(story))
+                job = FanoutJob("publish", story.author, "0", member, story.expires_at)
+                self.fanout.queue(p, job)
+            if mode is not None:  # followers pull it: one message for every live tray
+                event = LiveEvent("story.published", story.author, story.id).encode()
+                p.spublish(self.store.posts_channel(story.author), event)
+            p.spublish(self.store.events_channel(story.author), TRAY_CHANGED)
+            reserved, *_ = await p.execute()
+        return bool(reserved)
 
     async def purge(
-        self, story_id: str, author: str | None = None, expired: bool = False
+        self,
+        story_id: str,
+        author: str | None = None,
+        retract: bool = True,
+        shown: bool = True,
+        expired: bool = False,
     ) -> Story | None:
-        """Remove a story's keys and blobs (deleting, expiring); repeating it is harmless."""
-        story = await self.store.purge(story_id, author=author, expired=expired)
+        """Remove a story's keys and blobs (deleting, expiring); repeating it is harmless. A
+        story deleted before it expired is tombstoned (trays stop showing it at once) and,
+        with ``retract``, its refs are taken out of followers' trays; a story never
+        ``shown`` (its publish was refused) needs neither. ``expired``: by the sweeper."""
+        story = await self.store.purge(story_id, author, tombstone=shown, expired=expired)
         await self.storage.delete_story(story_id)
+        if shown and story is not None and rules.is_live(story.expires_at, self.clock.now()):
+            if retract:
+                await self.fanout.retract(story)
+            await self.trays.notify(story.author)
+            await self.store.r.spublish(self.store.posts_channel(story.author), TRAY_CHANGED)
         return story
 
     # --- the author's -------------------------------------------------------------------
@@ -348,6 +397,7 @@ class StoriesService:
     async def mute(self, user: str, author: str, on: bool) -> None:
         """Muting keeps an author out of the user's tray; following is unchanged."""
         await self.store.set_muted(user, other_user(user, author), on)
+        await self.trays.notify(user)
 
     async def hidden(self, author: str, offset: int, limit: int) -> tuple[list[str], int | None]:
         """Users the author hides their stories from, newest first."""
@@ -356,3 +406,7 @@ class StoriesService:
     async def hide(self, author: str, user: str, on: bool) -> None:
         """Hide all the author's stories, present and future, from a user (or stop)."""
         await self.store.set_hidden(author, other_user(author, user), on)
+        if on:
+            await self.trays.notify(user)
+        else:
+            await self.trays.may_see_more(user, author)

@@ -7,7 +7,6 @@ Keys (under the configured prefix; ``{...}`` are cluster hash tags):
 * ``st:{<id>}:items``      set of inbox item ids about this story; same EXPIREAT
 * ``st:by:{<author>}``     zset story id -> expires_at (the author's live stories)
 * ``st:meta:{<author>}``   hash story id -> "created expires audience" (what the tray needs)
-* ``st:active``            zset author -> expiry of their newest story (who has stories)
 * ``st:seen:{<viewer>}``   zset story id -> its expiry (stories the viewer has seen)
 * ``st:due``               lease table (``server.leases``): story id -> expiry in ms, or the
                            end of the sweeper's lease once claimed
@@ -16,18 +15,34 @@ Keys (under the configured prefix; ``{...}`` are cluster hash tags):
 * ``st:mutes:{<user>}``    zset author -> time (authors whose stories leave the user's tray)
 * ``st:hidden:{<author>}`` zset user -> time (users the author hides stories from)
 * ``st:hidden_from:{<user>}`` zset author -> time (the same list, read the other way)
+* ``st:tray:{<viewer>}``   zset tray member -> expiry: refs fanned out to the viewer
+                           (``model.tray_member``); EXPIREAT the newest ref's expiry + grace
+* ``st:pull:{<viewer>}``   zset pulled author -> last interaction (follow or story seen)
+* ``st:mode:{<author>}``   string ``promoting`` | ``pull`` (absent: fanned out)
+* ``st:gone:{gone-<k>}``   zset story id -> expiry: stories deleted before they expired,
+                           spread over ``GONE_SHARDS`` keys by the id's CRC-32
+* ``st:fanout:{fanout-<k>}`` stream of fan-out batches (``stories.fanout``)
+* channel ``st:events:{<viewer>}``: the viewer's live tray events (sharded pub/sub)
+* channel ``st:posts:{<author>}``: a pulled author's new and deleted stories, to live trays
+
+Hash slots: everything tagged ``{<user>}`` lives in that user's slot, so a viewer's tray,
+pull set, seen set, mutes, hide list and events channel share one; ``{<id>}`` is the
+story's slot; each ``gone`` and ``fanout`` shard is a slot of its own. Every Lua script and
+MULTI touches one slot; pipelines that span slots are plain pipelines.
 
 The per-story keys and the per-author/per-viewer indexes get EXPIREATs (pushed later as newer
-stories arrive); ``st:active`` and ``st:due`` are global indexes whose entries carry their
-expiry as the score and are trimmed by the sweeper.
+stories arrive); ``st:due`` and the ``gone`` shards are global indexes whose entries carry
+their expiry as the score and are trimmed by the sweeper.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from server.clock import Clock
 from server.graph.store import Graph, user_page
@@ -35,10 +50,17 @@ from server.leases import LeaseTable, ms
 from server.store import Keys
 from server.webhooks.outbox import Outbox, lua_append
 from stories import integration, rules
-from stories.model import InboxItem, Story, StoryRef, ViewerPage
-from stories.rules import Cursor, Relation, TrayEntry, TrayStory
+from stories.model import InboxItem, Story, ViewerPage, meta_value, ref_of
+from stories.rules import Cursor, Relation
 
 STORY_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
+# Tombstones of deleted stories are spread over this many keys (one hash slot each).
+GONE_SHARDS = 4
+
+
+def gone_shard(story_id: str) -> int:
+    return zlib.crc32(story_id.encode()) % GONE_SHARDS
+
 
 # Adds a story to its author's index and tray metadata unless the author already has
 # ``max`` live stories; expired entries are trimmed on the way. Both keys share the
@@ -124,9 +146,6 @@ class StoryStore:
     def meta_key(self, author: str) -> str:
         return self.k("st", "meta", "{" + author + "}")
 
-    def active_key(self) -> str:
-        return self.k("st", "active")
-
     def seen_key(self, viewer: str) -> str:
         return self.k("st", "seen", "{" + viewer + "}")
 
@@ -148,6 +167,29 @@ class StoryStore:
     def hidden_from_key(self, user: str) -> str:
         return self.k("st", "hidden_from", "{" + user + "}")
 
+    def tray_key(self, viewer: str) -> str:
+        return self.k("st", "tray", "{" + viewer + "}")
+
+    def pull_key(self, viewer: str) -> str:
+        return self.k("st", "pull", "{" + viewer + "}")
+
+    def mode_key(self, author: str) -> str:
+        return self.k("st", "mode", "{" + author + "}")
+
+    def gone_shard_key(self, shard: int) -> str:
+        return self.k("st", "gone", "{gone-" + str(shard) + "}")
+
+    def gone_key(self, sid: str) -> str:
+        return self.gone_shard_key(gone_shard(sid))
+
+    def events_channel(self, viewer: str) -> str:
+        """The viewer's live tray events (a sharded pub/sub channel in the viewer's slot)."""
+        return self.k("st", "events", "{" + viewer + "}")
+
+    def posts_channel(self, author: str) -> str:
+        """What a pulled author announces to every live follower at once (author's slot)."""
+        return self.k("st", "posts", "{" + author + "}")
+
     def _expire_at(self, story: Story) -> int:
         return rules.redis_expire_at(story.expires_at, self.grace)
 
@@ -161,25 +203,26 @@ class StoryStore:
         """Written before any blob, so a crash mid-publish still leaves the sweeper a trail."""
         await self.due.put(sid, expires_at)
 
-    async def reserve(self, story: Story, max_active: int) -> bool:
-        """Take one of the author's ``max_active`` slots; False when they are all used."""
+    async def reserve(self, story: Story, max_active: int, client: Pipeline | None = None) -> Any:
+        """Take one of the author's ``max_active`` slots: 1, or 0 when they are all used
+        (with ``client``, queued on that pipeline: its reply is the result)."""
         streams: list[str] = []
         event: list[str] = []
         if self.outbox.enabled:
             streams, event = self.outbox.script_args(integration.published(story))
-        ok = await self._reserve(
+        return await self._reserve(
             keys=[self.by_author_key(story.author), self.meta_key(story.author), *streams],
             args=[
                 repr(self.clock.now()),
                 max_active,
                 repr(story.expires_at),
                 story.id,
-                StoryRef.of(story).encode(),
+                meta_value(ref_of(story)),
                 self._expire_at(story),
                 *event,
             ],
+            client=client,
         )
-        return bool(ok)
 
     async def save(self, story: Story) -> None:
         key = self.story_key(story.id)
@@ -187,7 +230,6 @@ class StoryStore:
             p.zadd(self.due_key(), {story.id: ms(story.expires_at)})
             p.hset(key, mapping=_mapping(story.to_hash()))
             p.expireat(key, self._expire_at(story))
-            p.zadd(self.active_key(), {story.author: story.expires_at}, gt=True)
             await p.execute()
 
     async def update_flags(self, sid: str, fields: dict[str, bool]) -> bool:
@@ -197,11 +239,12 @@ class StoryStore:
         return bool(await self._update(keys=[self.story_key(sid)], args=args))
 
     async def purge(
-        self, sid: str, author: str | None = None, expired: bool = False
+        self, sid: str, author: str | None = None, tombstone: bool = True, expired: bool = False
     ) -> Story | None:
         """Delete every key of a story (blobs are the caller's); safe to repeat.
 
         ``author`` helps when the hash is already gone (a publish that failed half-way);
+        ``tombstone=False`` for a story no tray can hold (its publish was refused);
         ``expired`` (the sweeper) appends story.expired with the deletion."""
         async with self.r.pipeline(transaction=False) as p:
             p.hgetall(self.story_key(sid))
@@ -209,6 +252,8 @@ class StoryStore:
             raw, item_ids = await p.execute()
         story = Story.from_hash(raw)
         author = story.author if story else raw.get("author") or author
+        if tombstone and story is not None and rules.is_live(story.expires_at, self.clock.now()):
+            await self._tombstone(story)
         await self._forget_seen(sid)
         # One MULTI only for the webhook event's sake (never on a cluster: docs/webhooks.md);
         # the deletions alone are safe to repeat.
@@ -227,6 +272,15 @@ class StoryStore:
             await p.execute()
         return story
 
+    async def _tombstone(self, story: Story) -> None:
+        """Deleted before it expired: trays stop showing it at once, wherever its refs are
+        (the fan-out takes them out later; they would expire with the story anyway)."""
+        key = self.gone_key(story.id)
+        async with self.r.pipeline(transaction=False) as p:
+            p.zadd(key, {story.id: story.expires_at})
+            p.zremrangebyscore(key, "-inf", repr(self.clock.now()))
+            await p.execute()
+
     async def _forget_seen(self, sid: str, chunk: int = 1000) -> None:
         """Take the story out of its viewers' seen sets, a thousand viewers per round trip."""
         key = self.viewers_key(sid)
@@ -242,9 +296,13 @@ class StoryStore:
         """Stories due by now, each leased for purging (see ``server.leases``)."""
         return await self.due.take_due("sweeper", lease_seconds, batch, self.clock.now())
 
-    async def trim_active(self) -> None:
-        """Forget authors whose newest story has expired."""
-        await self.r.zremrangebyscore(self.active_key(), "-inf", repr(self.clock.now()))
+    async def trim_gone(self) -> None:
+        """Forget tombstones of stories that have expired since (their refs have too)."""
+        now = repr(self.clock.now())
+        async with self.r.pipeline(transaction=False) as p:
+            for shard in range(GONE_SHARDS):
+                p.zremrangebyscore(self.gone_shard_key(shard), "-inf", now)
+            await p.execute()
 
     # --- reading -----------------------------------------------------------------------
 
@@ -330,6 +388,8 @@ class StoryStore:
             p.zadd(seen, {story.id: story.expires_at})
             p.zremrangebyscore(seen, "-inf", repr(now))
             _extend(p, seen, self._expire_at(story))
+            # A pulled author the viewer watches moves up among those the tray reads.
+            p.zadd(self.pull_key(viewer), {story.author: now}, xx=True)
             await p.execute()
 
     async def viewers_page(self, story: Story, cursor: Cursor | None, limit: int) -> ViewerPage:
@@ -372,107 +432,6 @@ class StoryStore:
                 p.zrange(self.hidden_key(author), 0, -1)
             lists = await p.execute()
         return frozenset(str(u) for users in lists for u in users)
-
-    # --- the tray ----------------------------------------------------------------------
-
-    async def tray(self, viewer: str) -> tuple[list[TrayEntry], int]:
-        """The viewer's tray and the number of Redis round trips it took (at most 4).
-
-        Commands: 6, plus one per 1,000 followed authors, plus 2 per followed author who has
-        live stories, plus 1 per such author with a close-friends story; never one per
-        followed author."""
-        now = self.clock.now()
-        own, candidates, seen = await self._tray_viewer(viewer, now)
-        live = await self._with_live_stories(candidates, now) if candidates else []
-        if not live:
-            return rules.order_tray(own, []), 1 + bool(candidates)
-        refs_by_author = await self._tray_refs(live, viewer, now)
-        # Only authors with live close-friends stories need asking about the viewer.
-        ask = [
-            a
-            for a, refs in refs_by_author.items()
-            if any(r.audience == "close_friends" for r in refs)
-        ]
-        close = await self._close_friend_of(ask, viewer) if ask else frozenset()
-        others = [
-            entry
-            for author, refs in refs_by_author.items()
-            if (entry := self._tray_entry(author, refs, author in close, seen)) is not None
-        ]
-        return rules.order_tray(own, others), 3 + bool(ask)
-
-    async def _tray_viewer(
-        self, viewer: str, now: float
-    ) -> tuple[TrayEntry | None, list[str], set[str]]:
-        """Round trip 1: the viewer's own entry, the followed authors worth asking about (not
-        muted, blocked or hiding from the viewer), and the stories the viewer saw."""
-        g = self.graph
-        async with self.r.pipeline(transaction=False) as p:
-            p.zrange(g.following_key(viewer), 0, -1)
-            p.zrange(self.mutes_key(viewer), 0, -1)
-            p.zrange(g.blocks_key(viewer), 0, -1)
-            p.zrange(self.hidden_from_key(viewer), 0, -1)
-            p.zrangebyscore(self.seen_key(viewer), f"({now!r}", "+inf")
-            p.hgetall(self.meta_key(viewer))
-            following, muted, blocked, hidden_from, seen_ids, own_meta = await p.execute()
-        seen = set(seen_ids)
-        skip = set(muted) | set(blocked) | set(hidden_from) | {viewer}
-        own = self._tray_entry(viewer, self._live_refs(own_meta, now), None, seen)
-        return own, [a for a in following if a not in skip], seen
-
-    async def _with_live_stories(self, authors: list[str], now: float) -> list[str]:
-        """Round trip 2: which authors have live stories, one ZMSCORE per 1,000 authors."""
-        chunks = [authors[i : i + 1000] for i in range(0, len(authors), 1000)]
-        async with self.r.pipeline(transaction=False) as p:
-            for chunk in chunks:
-                p.zmscore(self.active_key(), chunk)
-            replies = await p.execute()
-        scores = [score for reply in replies for score in reply]
-        return [a for a, sc in zip(authors, scores, strict=True) if sc is not None and sc > now]
-
-    async def _tray_refs(
-        self, authors: list[str], viewer: str, now: float
-    ) -> dict[str, list[StoryRef]]:
-        """Round trip 3: the authors' live stories as the tray needs them, leaving out the
-        authors who blocked the viewer."""
-        async with self.r.pipeline(transaction=False) as p:
-            for author in authors:
-                p.hgetall(self.meta_key(author))
-                p.zscore(self.graph.blocks_key(author), viewer)
-            replies = await p.execute()
-        return {
-            author: self._live_refs(meta, now)
-            for author, meta, blocker in zip(authors, replies[::2], replies[1::2], strict=True)
-            if blocker is None
-        }
-
-    async def _close_friend_of(self, authors: list[str], viewer: str) -> frozenset[str]:
-        """Round trip 4: which of the authors list the viewer as a close friend."""
-        async with self.r.pipeline(transaction=False) as p:
-            for author in authors:
-                p.zscore(self.graph.close_friends_key(author), viewer)
-            replies = await p.execute()
-        return frozenset(a for a, score in zip(authors, replies, strict=True) if score is not None)
-
-    @staticmethod
-    def _live_refs(meta: dict[str, str], now: float) -> list[StoryRef]:
-        refs = (StoryRef.decode(sid, raw) for sid, raw in meta.items())
-        return [r for r in refs if r is not None and rules.is_live(r.expires_at, now)]
-
-    @staticmethod
-    def _tray_entry(
-        author: str, refs: list[StoryRef], close_friend: bool | None, seen: set[str]
-    ) -> TrayEntry | None:
-        """``close_friend`` None means the viewer is the author."""
-        is_author = close_friend is None
-        # Followed, not blocked either way, not hidden from: checked by the caller.
-        rel = Relation(is_author=is_author, follows=True, close_friend=bool(close_friend))
-        visible = [
-            TrayStory(id=r.id, created_at=r.created_at, seen=is_author or r.id in seen)
-            for r in refs
-            if rules.may_view(r.audience, rel)
-        ]
-        return rules.tray_entry(author, visible)
 
     # --- replies and reactions ---------------------------------------------------------
 

@@ -49,7 +49,7 @@ class Sweeper:
                 SWEPT.inc()
                 done += 1
             if len(ids) < self.batch:
-                await self.service.store.trim_active()
+                await self.service.store.trim_gone()
                 return done
 
     async def run(self) -> None:

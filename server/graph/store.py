@@ -1,10 +1,14 @@
 """The social graph in Redis: follows, blocks and close friends (sorted sets scored by time).
 
-Other features ask it questions (``is_blocked_between``, ``following``); only the graph
+Other features ask it questions (``is_blocked_between``, ``following``) and hear of its
+changes (``listen``: e.g. the stories tray index backfills a new follow); only the graph
 endpoints change it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from redis.asyncio import Redis
 
@@ -22,11 +26,40 @@ async def user_page(
     return [str(i) for i in items[:limit]], (cursor + limit if more else None)
 
 
+ChangeKind = Literal["follow", "unfollow", "block", "unblock", "close_friend", "not_close_friend"]
+
+
+@dataclass(frozen=True)
+class GraphChange:
+    """``user`` did ``kind`` to ``target`` (follows, blocks, adds to their close friends)."""
+
+    kind: ChangeKind
+    user: str
+    target: str
+
+
+class GraphListener(Protocol):
+    async def graph_changed(self, change: GraphChange) -> None:
+        """Called after the change is written, within the request that made it."""
+
+
 class Graph:
     def __init__(self, redis: Redis, keys: Keys, clock: Clock) -> None:
         self.r = redis
         self.k = keys
         self.clock = clock
+        self._listeners: list[GraphListener] = []
+
+    def listen(self, listener: GraphListener) -> None:
+        self._listeners.append(listener)
+
+    def unlisten(self, listener: GraphListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    async def _changed(self, kind: ChangeKind, user: str, target: str) -> None:
+        for listener in list(self._listeners):
+            await listener.graph_changed(GraphChange(kind, user, target))
 
     # Key names are public so other stores can read the graph inside their own pipelines.
     def following_key(self, user: str) -> str:
@@ -46,6 +79,11 @@ class Graph:
     def close_friends_key(self, user: str) -> str:
         return self.k("g", "close", user)
 
+    def close_friend_of_key(self, user: str) -> str:
+        """Whose close friend ``user`` is: the lists read the other way, so a tray checks
+        every author's list with one command (in ``user``'s hash slot)."""
+        return self.k("g", "close_of", "{" + user + "}")
+
     # Each change below writes two users' lists, which a cluster keeps on different nodes,
     # so it is one plain pipeline of idempotent commands rather than a transaction: the
     # acting user's side first, and repeating the request completes a half-written change.
@@ -58,12 +96,14 @@ class Graph:
             p.zadd(self.following_key(user), {target: now}, nx=True)
             p.zadd(self.followers_key(target), {user: now}, nx=True)
             await p.execute()
+        await self._changed("follow", user, target)
 
     async def unfollow(self, user: str, target: str) -> None:
         async with self.r.pipeline(transaction=False) as p:
             p.zrem(self.following_key(user), target)
             p.zrem(self.followers_key(target), user)
             await p.execute()
+        await self._changed("unfollow", user, target)
 
     async def block(self, user: str, target: str) -> None:
         """Blocking also breaks the follow in both directions, as users expect."""
@@ -75,19 +115,28 @@ class Graph:
                 p.zrem(self.following_key(a), b)
                 p.zrem(self.followers_key(b), a)
             p.zrem(self.close_friends_key(user), target)
+            p.zrem(self.close_friend_of_key(target), user)
             await p.execute()
+        await self._changed("block", user, target)
 
     async def unblock(self, user: str, target: str) -> None:
         async with self.r.pipeline(transaction=False) as p:
             p.zrem(self.blocks_key(user), target)
             p.zrem(self.blocked_by_key(target), user)
             await p.execute()
+        await self._changed("unblock", user, target)
 
     async def add_close_friend(self, user: str, target: str) -> None:
-        await self.r.zadd(self.close_friends_key(user), {target: self.clock.now()}, nx=True)
+        # Two slots: the list first, so a failure in between leaves the tray the stricter.
+        now = self.clock.now()
+        await self.r.zadd(self.close_friends_key(user), {target: now}, nx=True)
+        await self.r.zadd(self.close_friend_of_key(target), {user: now}, nx=True)
+        await self._changed("close_friend", user, target)
 
     async def remove_close_friend(self, user: str, target: str) -> None:
+        await self.r.zrem(self.close_friend_of_key(target), user)
         await self.r.zrem(self.close_friends_key(user), target)
+        await self._changed("not_close_friend", user, target)
 
     async def _page(self, key: str, cursor: int, limit: int) -> tuple[list[str], int | None]:
         return await user_page(self.r, key, cursor, limit)

@@ -12,10 +12,24 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from server.clock import Clock
+from server.graph.store import Graph
+from server.ratelimit import RateLimiter
+from server.settings import Settings
+from server.store import Keys
 from server.valkey import EmbeddedValkey
+from stories.fanout import FANOUT_SHARDS, Fanout
+from stories.live import LiveTrays
+from stories.service import StoriesService
+from stories.storage import LocalStorage
+from stories.store import StoryStore
+from stories.trays import TrayIndex
+from tests.stories.redis_probe import wait_fanned_out
 from tests.support import LiveServer, raw_redis
 
 Clients = Callable[..., httpx.AsyncClient]
+# The server each port belongs to, for helpers handed only a client.
+SERVERS: dict[int, LiveServer] = {}
 
 
 @pytest.fixture
@@ -26,6 +40,7 @@ async def clients(server: LiveServer) -> AsyncIterator[Clients]:
 
     def get(user: str, srv: LiveServer | None = None) -> httpx.AsyncClient:
         srv = srv or server
+        SERVERS[srv.port] = srv
         key = (srv.port, user)
         if key not in made:
             made[key] = srv.client(user)
@@ -43,17 +58,26 @@ async def redis(valkey: EmbeddedValkey) -> AsyncIterator[Redis]:
     await r.aclose()
 
 
+async def fanned_out(srv: LiveServer, within: float = 10.0) -> None:
+    """Wait until every fan-out batch queued so far on ``srv``'s Redis is done."""
+    assert srv.settings.redis_url is not None
+    async with Redis.from_url(srv.settings.redis_url, decode_responses=True) as redis:
+        await wait_fanned_out(redis, srv.settings.key_prefix, within)
+
+
 async def story_keys(redis: Redis, srv: LiveServer) -> list[str]:
     """Every stories key of this server's prefix (graph and rate-limit keys excluded)."""
     return sorted([k async for k in redis.scan_iter(match=srv.settings.key_prefix + "st:*")])
 
 
 async def story_data_keys(redis: Redis, srv: LiveServer) -> list[str]:
-    """Keys holding anything about a story. Left out: user settings (mutes, hide lists) and
-    ``st:active``, which only says an author may have stories (trimmed after expiry)."""
+    """Keys holding anything about a story. Left out: user settings (mutes, hide lists)."""
     keys = await story_keys(redis, srv)
-    settings = (":mutes:", ":hidden:", ":hidden_from:")
-    return [k for k in keys if not any(s in k for s in settings) and not k.endswith(":active")]
+    # Also left out: the fan-out streams (empty when all is done), the tombstones of deleted
+    # stories (kept until the story would have expired: trays check them), and viewers'
+    # tray indexes and pull sets (refs are trimmed as new ones arrive, and expire by TTL).
+    kept = (":mutes:", ":hidden:", ":hidden_from:", ":fanout:", ":gone:", ":tray:", ":pull:")
+    return [k for k in keys if not any(s in k for s in kept)]
 
 
 def media_files(srv: LiveServer) -> list[Path]:
@@ -79,8 +103,11 @@ async def follow(
 async def publish(
     clients: Clients, author: str, text: str = "hello", srv: LiveServer | None = None, **kw: Any
 ) -> dict[str, Any]:
-    r = await clients(author, srv).post("/v1/stories", json={"text": text, **kw})
+    """Publish a text story and wait for its fan-out (followers' trays show it)."""
+    client = clients(author, srv)
+    r = await client.post("/v1/stories", json={"text": text, **kw})
     assert r.status_code == 201, r.text
+    await fanned_out(SERVERS[client.base_url.port or 80])
     body: dict[str, Any] = r.json()
     return body
 
@@ -95,3 +122,26 @@ async def upload(
     return await client.post(
         "/v1/stories/media", files={"file": (filename, data, content_type)}, data=fields
     )
+
+
+def make_service(redis: Redis, settings: Settings, clock: Clock, tmp: Path) -> StoriesService:
+    """The service as the feature builds it, without its background tasks: tests run the
+    fan-out with ``fan_out``."""
+    keys = Keys(settings.key_prefix)
+    graph = Graph(redis, keys, clock)
+    store = StoryStore(redis, keys, settings.story_grace_seconds, graph, clock)
+    trays = TrayIndex(store, settings.stories_tray_pull_max)
+    graph.listen(trays)
+    fanout = Fanout(trays, settings, consumer="tests")
+    live = LiveTrays(redis, store, "tests")
+    limiter = RateLimiter(redis, settings.key_prefix)
+    return StoriesService(store, fanout, live, LocalStorage(tmp / "media"), settings, limiter)
+
+
+async def fan_out(svc: StoriesService) -> int:
+    """Do every fan-out batch queued so far; returns how many."""
+    done = 0
+    for shard in range(FANOUT_SHARDS):
+        await svc.fanout.create_group(shard)
+        done += await svc.fanout.work(shard, block_ms=1)
+    return done
