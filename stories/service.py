@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import secrets
 from dataclasses import replace
-from typing import IO
+from typing import IO, Any
+
+from redis.asyncio.cluster import RedisCluster
 
 from server.auth import valid_user_id
 from server.clock import Clock
@@ -284,20 +286,32 @@ class StoriesService:
     async def _reserve_and_fan_out(self, story: Story, mode: str | None) -> bool:
         """Reserve the story and queue its fan-out in one round trip: Redis runs the job's
         XADD after the reserve script, so the consumer finds the story reserved, or refused
-        (then it stops at once). On a Cluster the two are on different nodes: send them one
-        after the other (a process dying in between would leave the story unfanned)."""
+        (then it stops at once). On a Cluster the two are on different nodes (and a cluster
+        pipeline refuses scripts): one after the other, a process dying in between leaving
+        the story unfanned."""
+        limit = self.settings.max_active_stories
+        if isinstance(self.store.r, RedisCluster):
+            if not await self.store.reserve(story, limit):
+                return False
+            async with self.store.r.pipeline(transaction=False) as p:
+                self._queue_fan_out(p, story, mode)
+                await p.execute()
+            return True
         async with self.store.r.pipeline(transaction=False) as p:
-            await self.store.reserve(story, self.settings.max_active_stories, client=p)
-            if mode != "pull":
-                member = tray_member(ref_of(story))
-                job = FanoutJob("publish", story.author, "0", member, story.expires_at)
-                self.fanout.queue(p, job)
-            if mode is not None:  # followers pull it: one message for every live tray
-                event = LiveEvent("story.published", story.author, story.id).encode()
-                p.spublish(self.store.posts_channel(story.author), event)
-            p.spublish(self.store.events_channel(story.author), TRAY_CHANGED)
+            await self.store.reserve(story, limit, client=p)
+            self._queue_fan_out(p, story, mode)
             reserved, *_ = await p.execute()
         return bool(reserved)
+
+    def _queue_fan_out(self, p: Any, story: Story, mode: str | None) -> None:
+        if mode != "pull":
+            member = tray_member(ref_of(story))
+            job = FanoutJob("publish", story.author, "0", member, story.expires_at)
+            self.fanout.queue(p, job)
+        if mode is not None:  # followers pull it: one message for every live tray
+            event = LiveEvent("story.published", story.author, story.id).encode()
+            p.spublish(self.store.posts_channel(story.author), event)
+        p.spublish(self.store.events_channel(story.author), TRAY_CHANGED)
 
     async def purge(
         self,
