@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from server.background import check_cancelled, stop
 from server.errors import RateLimited
@@ -79,7 +77,7 @@ class LiveTrays:
         self._own = store.events_channel("node-" + node)  # keeps the connection subscribed
         self._watchers: dict[str, set[Watcher]] = {}  # channel -> watchers
         self._lock = asyncio.Lock()
-        self._pongs: dict[str, asyncio.Future[None]] = {}
+        self._confirms: dict[str, asyncio.Future[None]] = {}  # channel -> subscribed
         self._readers: dict[str, asyncio.Task[None]] = {}  # connection name -> its reader
         self._stopping = False
 
@@ -130,10 +128,7 @@ class LiveTrays:
         new = [ch for ch in channels if ch not in self._watchers]
         if new:
             try:
-                await self._pubsub.ssubscribe(*new)
-                self._start_readers()
-                for name in sorted({self._connection_of(ch) for ch in new}):
-                    await self._barrier(name)
+                await self._subscribe(new)
             except BaseException:
                 with contextlib.suppress(*REDIS_DOWN):
                     await self._pubsub.sunsubscribe(*new)
@@ -165,14 +160,6 @@ class LiveTrays:
             return self._pubsub.node_pubsub_mapping
         return {"": self._pubsub}
 
-    def _connection_of(self, channel: str) -> str:
-        if isinstance(self._pubsub, ClusterPubSub):
-            node = self._pubsub.cluster.get_node_from_key(channel)
-            if node is None:  # the slot has no node for now
-                raise RedisConnectionError(f"no node serves {channel}")
-            return str(node.name)
-        return ""
-
     def _start_readers(self) -> None:
         for name in self._connections():
             task = self._readers.get(name)
@@ -189,17 +176,20 @@ class LiveTrays:
             return await self._pubsub.get_sharded_message(timeout=1.0, target_node=node)
         return await self._pubsub.get_message(timeout=1.0)
 
-    async def _barrier(self, name: str) -> None:
-        """Wait until Redis has processed what was sent on connection ``name`` so far."""
-        token = secrets.token_hex(8)
-        pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pongs[token] = pong
+    async def _subscribe(self, channels: list[str]) -> None:
+        """Subscribe and wait for Redis to confirm each channel (from then on, what is
+        published there reaches us)."""
+        loop = asyncio.get_running_loop()
+        confirmed = {ch: loop.create_future() for ch in channels}
+        self._confirms.update(confirmed)
         try:
-            await self._connections()[name].ping(token)
+            await self._pubsub.ssubscribe(*channels)
+            self._start_readers()
             async with asyncio.timeout(budget_left(5.0)):
-                await pong
+                await asyncio.gather(*confirmed.values())
         finally:
-            self._pongs.pop(token, None)
+            for ch in channels:
+                self._confirms.pop(ch, None)
 
     async def _run(self, name: str) -> None:
         """Reads connection ``name`` until cancelled, or until redis-py let it go (a node
@@ -227,18 +217,17 @@ class LiveTrays:
     def _dispatch(self, msg: dict[str, Any] | None) -> None:
         if msg is None:
             return
-        if msg["type"] == "pong":
-            self._pong(msg["data"])
+        if msg["type"] == "ssubscribe":
+            self._confirmed(msg["channel"])
         elif msg["type"] == "smessage":
             event = LiveEvent.decode(msg["data"])
             for watcher in list(self._watchers.get(msg["channel"], ())):
                 watcher.put(event or LOST)
 
-    def _pong(self, data: str | bytes) -> None:
-        token = data.decode() if isinstance(data, bytes) else data
-        pong = self._pongs.get(token)
-        if pong is not None and not pong.done():
-            pong.set_result(None)
+    def _confirmed(self, channel: str) -> None:
+        confirmed = self._confirms.get(channel)
+        if confirmed is not None and not confirmed.done():
+            confirmed.set_result(None)
 
     def _broadcast(self, event: LiveEvent) -> None:
         for watcher in {w for watchers in self._watchers.values() for w in watchers}:
