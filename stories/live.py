@@ -8,7 +8,9 @@ viewers who may see the story); everything else that changes a tray publishes
 announce on ``st:posts:{<author>}`` once instead, and a live tray also listens to the
 pulled authors its reads ask about. Each server process keeps one pub/sub connection,
 subscribed to the channels of the viewers connected to it, and hands each event to their
-``Watcher``s. Events are hints: the stream (``stories.sse``) reads the tray again after them,
+``Watcher``s. On a Cluster that is one connection per node holding a subscribed channel's slot
+(redis-py's ``ClusterPubSub`` keeps them; it moves a channel whose slot moves), each with
+its own reader task. Events are hints: the stream (``stories.sse``) reads the tray again after them,
 so what it shows is decided by the read's checks, not by who was told.
 """
 
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterPubSub
 
 from server.background import check_cancelled, stop
 from server.errors import RateLimited
@@ -70,21 +73,24 @@ class LiveTrays:
 
     def __init__(self, redis: Redis, store: StoryStore, node: str) -> None:
         self.store = store
-        self._pubsub = redis.pubsub()
+        self._pubsub = redis.pubsub()  # a ClusterPubSub on a Cluster
         self._own = store.events_channel("node-" + node)  # keeps the connection subscribed
         self._watchers: dict[str, set[Watcher]] = {}  # channel -> watchers
         self._lock = asyncio.Lock()
-        self._pongs: dict[str, asyncio.Future[None]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._confirms: dict[str, asyncio.Future[None]] = {}  # channel -> subscribed
+        self._readers: dict[str, asyncio.Task[None]] = {}  # connection name -> its reader
+        self._stopping = False
 
     async def start(self) -> None:
         await self._pubsub.ssubscribe(self._own)
-        self._task = asyncio.create_task(self._run(), name="stories-live")
+        self._start_readers()
 
     async def stop(self) -> None:
+        self._stopping = True
         for watcher in {w for watchers in self._watchers.values() for w in watchers}:
             watcher.put(None)
-        await stop(self._task)
+        for task in list(self._readers.values()):
+            await stop(task)
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
 
@@ -122,8 +128,7 @@ class LiveTrays:
         new = [ch for ch in channels if ch not in self._watchers]
         if new:
             try:
-                await self._pubsub.ssubscribe(*new)
-                await self._barrier()
+                await self._subscribe(new)
             except BaseException:
                 with contextlib.suppress(*REDIS_DOWN):
                     await self._pubsub.sunsubscribe(*new)
@@ -148,60 +153,81 @@ class LiveTrays:
     def streams(self) -> int:
         return len({w for watchers in self._watchers.values() for w in watchers})
 
-    async def _barrier(self) -> None:
-        """Wait until Redis has processed what was sent on the pub/sub connection so far."""
-        token = secrets.token_hex(8)
-        pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pongs[token] = pong
-        try:
-            await self._pubsub.ping(token)
-            async with asyncio.timeout(budget_left(5.0)):
-                await pong
-        finally:
-            self._pongs.pop(token, None)
+    # --- the pub/sub connections: one, or one per Cluster node -----------------------------
 
-    async def _run(self) -> None:
+    def _connections(self) -> dict[str, PubSub]:
+        if isinstance(self._pubsub, ClusterPubSub):
+            return self._pubsub.node_pubsub_mapping
+        return {"": self._pubsub}
+
+    def _start_readers(self) -> None:
+        for name in self._connections():
+            task = self._readers.get(name)
+            if not self._stopping and (task is None or task.done()):
+                self._readers[name] = asyncio.create_task(self._run(name), name="stories-live")
+
+    async def _get(self, name: str) -> dict[str, Any] | None:
+        """The next message on connection ``name`` (subscription replies included, so a
+        reconnection shows), None when none came within a second."""
+        if isinstance(self._pubsub, ClusterPubSub):
+            node = self._pubsub.cluster.get_node(node_name=name)
+            if node is None:
+                return None
+            return await self._pubsub.get_sharded_message(timeout=1.0, target_node=node)
+        return await self._pubsub.get_message(timeout=1.0)
+
+    async def _subscribe(self, channels: list[str]) -> None:
+        """Subscribe and wait for Redis to confirm each channel (from then on, what is
+        published there reaches us)."""
+        loop = asyncio.get_running_loop()
+        confirmed = {ch: loop.create_future() for ch in channels}
+        self._confirms.update(confirmed)
+        try:
+            await self._pubsub.ssubscribe(*channels)
+            self._start_readers()
+            async with asyncio.timeout(budget_left(5.0)):
+                await asyncio.gather(*confirmed.values())
+        finally:
+            for ch in channels:
+                self._confirms.pop(ch, None)
+
+    async def _run(self, name: str) -> None:
+        """Reads connection ``name`` until cancelled, or until redis-py let it go (a node
+        none of our channels are on any more)."""
         lost = False
-        while True:
+        while name in self._connections():
             check_cancelled()
             try:
-                reply = await self._pubsub.parse_response(block=False, timeout=1.0)
+                msg = await self._get(name)
             except (TimeoutError, *REDIS_DOWN) as exc:
                 if not lost:
                     log.warning("stories.live.redis_lost", error=repr(exc))
                 lost = True
                 await asyncio.sleep(0.5)
                 continue
-            if lost and reply is not None:
+            if lost and msg is not None:
                 # Reconnected (redis-py subscribed again): events meanwhile are lost.
                 lost = False
                 self._broadcast(LOST)
             try:
-                await self._dispatch(reply)
+                self._dispatch(msg)
             except Exception:  # one bad message must not stop every live tray here
                 log.exception("stories.live.dispatch_failed")
 
-    async def _dispatch(self, reply: Any) -> None:
-        if reply is None:
-            return
-        if isinstance(reply, str | bytes):  # RESP3 answers PING plainly
-            self._pong(reply)
-            return
-        msg = await self._pubsub.handle_message(reply)
+    def _dispatch(self, msg: dict[str, Any] | None) -> None:
         if msg is None:
             return
-        if msg["type"] == "pong":
-            self._pong(msg["data"])
+        if msg["type"] == "ssubscribe":
+            self._confirmed(msg["channel"])
         elif msg["type"] == "smessage":
             event = LiveEvent.decode(msg["data"])
             for watcher in list(self._watchers.get(msg["channel"], ())):
                 watcher.put(event or LOST)
 
-    def _pong(self, data: str | bytes) -> None:
-        token = data.decode() if isinstance(data, bytes) else data
-        pong = self._pongs.get(token)
-        if pong is not None and not pong.done():
-            pong.set_result(None)
+    def _confirmed(self, channel: str) -> None:
+        confirmed = self._confirms.get(channel)
+        if confirmed is not None and not confirmed.done():
+            confirmed.set_result(None)
 
     def _broadcast(self, event: LiveEvent) -> None:
         for watcher in {w for watchers in self._watchers.values() for w in watchers}:

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
+from redis.commands.core import AsyncScript
 
 from server.graph.store import GraphChange
 from stories import rules
@@ -110,6 +112,18 @@ def scored(names: Sequence[str], scores: Sequence[float | None]) -> frozenset[st
 def live_refs(author: str, meta: Mapping[str, str]) -> list[TrayRef]:
     """An author's stories from their ``meta`` hash (expiry is the reader's to check)."""
     return [r for sid, raw in meta.items() if (r := ref_from_meta(author, sid, raw))]
+
+
+async def queue_script(
+    p: Pipeline | ClusterPipeline, script: AsyncScript, keys: list[str], args: list[Any]
+) -> None:
+    """Queue ``script`` on pipeline ``p``. A cluster pipeline refuses EVALSHA (it cannot load
+    a missing script on one node mid-pipeline): there the script's text goes with EVAL, sent
+    to its key's node like any command (each node caches the compiled script)."""
+    if isinstance(p, ClusterPipeline):
+        p.execute_command("EVAL", script.script, len(keys), *keys, *args)
+    else:
+        await script(keys=keys, args=args, client=p)
 
 
 class TrayIndex:
@@ -239,7 +253,7 @@ class TrayIndex:
         args += [s.events_channel(viewer) if event else "", event]
         for ref in refs:
             args += [repr(ref.expires_at), tray_member(ref)]
-        await self._add(keys=[s.tray_key(viewer)], args=args, client=p)
+        await queue_script(p, self._add, [s.tray_key(viewer)], args)
 
     async def queue_remove(
         self,
@@ -254,7 +268,7 @@ class TrayIndex:
         s = self.store
         prefix = author + "|" if author else ""
         args = [s.events_channel(viewer) if tell else "", TRAY_CHANGED, prefix, *members]
-        await self._remove(keys=[s.tray_key(viewer)], args=args, client=p)
+        await queue_script(p, self._remove, [s.tray_key(viewer)], args)
 
     async def notify(self, *viewers: str) -> None:
         """Tell the viewers' live trays that something changed."""

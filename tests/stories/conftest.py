@@ -61,8 +61,11 @@ async def redis(valkey: EmbeddedValkey) -> AsyncIterator[Redis]:
 async def fanned_out(srv: LiveServer, within: float = 10.0) -> None:
     """Wait until every fan-out batch queued so far on ``srv``'s Redis is done."""
     assert srv.settings.redis_url is not None
-    async with Redis.from_url(srv.settings.redis_url, decode_responses=True) as redis:
+    redis = raw_redis(srv.settings.redis_url)
+    try:
         await wait_fanned_out(redis, srv.settings.key_prefix, within)
+    finally:
+        await redis.aclose()
 
 
 async def story_keys(redis: Redis, srv: LiveServer) -> list[str]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.connection import AbstractConnection, Connection
 
 from stories.fanout import FANOUT_SHARDS
 
@@ -21,11 +22,9 @@ class Counts:
     commands: int = 0
 
 
-def counting_redis(url: str, counts: Counts) -> Redis:
-    """A client whose connections count into ``counts``: ``send_packed_command`` is one
-    round trip; ``pack_command`` runs once per command, pipelines included."""
-    r = Redis.from_url(url, decode_responses=True)
-    base = r.connection_pool.connection_class
+def counting(base: type[AbstractConnection], counts: Counts) -> type[AbstractConnection]:
+    """``base`` counting into ``counts``: ``send_packed_command`` is one round trip (to one
+    node); ``pack_command`` runs once per command, pipelines included."""
 
     class Counting(base):  # type: ignore[valid-type, misc]
         async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
@@ -36,7 +35,27 @@ def counting_redis(url: str, counts: Counts) -> Redis:
             counts.commands += 1
             return super().pack_command(*args)
 
-    r.connection_pool.connection_class = Counting
+    return Counting
+
+
+def counting_redis(url: str, counts: Counts) -> Redis:
+    """A client whose connections count into ``counts``."""
+    r = Redis.from_url(url, decode_responses=True)
+    r.connection_pool.connection_class = counting(r.connection_pool.connection_class, counts)
+    return r
+
+
+async def counting_cluster(url: str, counts: Counts) -> RedisCluster:
+    """A cluster client whose connections to every node count into ``counts`` (RedisCluster
+    takes no connection class: each node's is swapped once the nodes are known, and the
+    connections made to discover them are dropped)."""
+    r = RedisCluster.from_url(url, decode_responses=True)
+    await r.initialize()
+    for node in r.get_nodes():
+        await node.disconnect()
+        node._connections.clear()
+        node._free.clear()
+        node.connection_class = cast(type[Connection], counting(node.connection_class, counts))
     return r
 
 
