@@ -263,24 +263,16 @@ def circuit(redis: Redis) -> Circuit:
 
 def connect_probe(url: str, settings: Settings) -> Redis:
     """A small client for the watchdog: no circuit, no retry."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+        "retry": Retry(NoBackoff(), retries=0),
+        "max_connections": 2,
+    }
     if settings.redis_cluster:
-        probe = RedisCluster.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=settings.redis_connect_timeout,
-            socket_timeout=settings.redis_socket_timeout,
-            retry=Retry(NoBackoff(), retries=0),
-            max_connections=2,
-        )
-        return cast(Redis, probe)
-    return Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        socket_timeout=settings.redis_socket_timeout,
-        retry=Retry(NoBackoff(), retries=0),
-        max_connections=2,
-    )
+        return cast(Redis, RedisCluster.from_url(url, **options))
+    return Redis.from_url(url, **options)
 
 
 def display_url(url: str) -> str:
