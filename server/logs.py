@@ -37,7 +37,9 @@ def configure_logging(level: str = "INFO", json: bool | None = None, stdlib: boo
     structlog.configure(
         processors=[*SHARED, *renderers],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # One write per line: the workers of `ephemera serve` share stderr, and a line
+        # written in two parts (print's text, then its newline) can be split by another's.
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
     if not stdlib:
