@@ -47,7 +47,7 @@ TIMEOUT_RESPONSE = (
 
 def timeouts(app_state: dict[str, Any]) -> tuple[float, float]:
     """(header, body) timeouts from the app's settings, or the defaults for another app."""
-    settings = app_state.get("settings")
+    settings = getattr(app_state.get("platform"), "settings", None)  # the lifespan's
     if isinstance(settings, Settings):
         return settings.header_timeout_seconds, settings.body_timeout_seconds
     fields = Settings.model_fields

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from server.serving import timeouts
 from server.settings import Settings
 from tests.support import token
 
@@ -222,3 +223,14 @@ async def test_room_sockets_outlive_the_deadlines(serve: Callable[..., Serve]) -
         while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "pong":
             pass
     server.stop()
+
+
+def test_the_deadlines_come_from_the_apps_settings(make_settings: Callable[..., Settings]) -> None:
+    """The protocol reads the settings the app's lifespan put in its state (the platform)."""
+    settings = make_settings(header_timeout_seconds=1.5, body_timeout_seconds=2.5)
+    platform = type("Platform", (), {"settings": settings})()
+    assert timeouts({"platform": platform}) == (1.5, 2.5)
+    assert timeouts({}) == (
+        Settings.model_fields["header_timeout_seconds"].default,
+        Settings.model_fields["body_timeout_seconds"].default,
+    )
