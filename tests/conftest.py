@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from server.feature import Feature
 from server.settings import Settings
+from server.store import connect
 from server.valkey import EmbeddedValkey, ValkeyCluster
 from tests.support import CLUSTER, SECRET, LiveServer, free_port
 
@@ -48,6 +50,16 @@ def make_settings(
         return Settings(**values)
 
     return make
+
+
+@pytest.fixture
+async def redis(make_settings: Callable[..., Settings]) -> AsyncIterator[Redis]:
+    """A client of the tests' Redis made as the app makes its own (standalone or cluster)."""
+    settings = make_settings()
+    assert settings.redis_url is not None
+    client = connect(settings.redis_url, settings)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from rooms.media.service import RelayMediaService
 from server.settings import Settings
-from server.store import connect
 from tests.media.client import Loopback
 from tests.support import LiveServer, free_port
 
@@ -28,16 +26,6 @@ async def make_media(
     yield make
     for service in made:
         await service.close()
-
-
-@pytest.fixture
-async def redis(make_settings: Callable[..., Settings]) -> AsyncIterator[Redis]:
-    """A client of the tests' Redis (to look at what the servers keep there)."""
-    settings = make_settings()
-    assert settings.redis_url is not None
-    client = connect(settings.redis_url, settings)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@ decides again when a watched key changed, and the indexes follow the records the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -13,17 +12,8 @@ from rooms.control.rules import SpeakerPolicy
 from rooms.control.store import RoomStore, entry
 from server.clock import ManualClock
 from server.settings import Settings
-from server.store import Keys, connect
+from server.store import Keys
 from server.transactions import Writes, transact
-
-
-@pytest.fixture
-async def redis(make_settings: Callable[..., Settings]) -> AsyncIterator[Redis]:
-    settings = make_settings()
-    assert settings.redis_url is not None
-    client = connect(settings.redis_url, settings)
-    yield client
-    await client.aclose()
 
 
 async def test_a_concurrent_write_makes_the_transaction_decide_again(redis: Redis) -> None:
